@@ -1,0 +1,57 @@
+"""Restoration Lab: the Gradio app (also the Hugging Face Spaces entry point).
+
+Run ``python app.py [--host HOST] [--port PORT]``; Gradio's GRADIO_SERVER_NAME and
+GRADIO_SERVER_PORT are honoured too. ``demo`` is built at import so tests and Spaces
+can use it; the tabs live in ``ui/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from ui import anime, common, super_resolution  # noqa: E402
+
+TITLE = "Restoration Lab"
+QUEUE_SIZE = int(os.environ.get("RESTORATION_QUEUE_SIZE", "16"))
+MAX_UPLOAD = os.environ.get("RESTORATION_MAX_UPLOAD", "50mb")
+
+
+def build_demo() -> gr.Blocks:
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(
+            f"# {TITLE}\nUpscale and restore images with real models; every result can be "
+            "downloaded at full resolution. The same functions are available from Python "
+            "through `gradio_client` (see *Use via API* below) and the command line."
+        )
+        with gr.Tab("Super-resolution", id="sr"):
+            super_resolution.build()
+        with gr.Tab("Anime / 2D", id="anime"):
+            anime.build()
+    # Heavy model work shares one slot: two models at once would only fight over 2 cores.
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
+    return demo
+
+
+demo = build_demo()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=TITLE)
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    args = parser.parse_args()
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        max_file_size=MAX_UPLOAD,
+        allowed_paths=[str(common.output_root())],
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Regenerate the example images (run from the repo root: ``python examples/make_examples.py``).
+
+Photos come from scikit-image's data module (public domain / CC0 images, see
+``skimage.data``); the anime-style drawing is drawn here. All are small on purpose:
+they are inputs for upscalers and for the built-in evaluation set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+HERE = Path(__file__).resolve().parent
+
+
+def _downscaled(array: np.ndarray, size: tuple[int, int]) -> Image.Image:
+    return Image.fromarray(array).convert("RGB").resize(size, Image.Resampling.BICUBIC)
+
+
+def _anime_drawing(size: int = 128) -> Image.Image:
+    """A flat-coloured, line-art character face: the kind of input anime models expect."""
+    big = size * 4
+    image = Image.new("RGB", (big, big), (250, 236, 214))
+    draw = ImageDraw.Draw(image)
+    line = (40, 30, 40)
+    draw.rectangle((0, int(big * 0.78), big, big), fill=(120, 170, 220))
+    draw.ellipse((big * 0.18, big * 0.12, big * 0.82, big * 0.86), fill=(255, 224, 200), outline=line, width=8)
+    draw.pieslice((big * 0.12, big * 0.02, big * 0.88, big * 0.62), 180, 360, fill=(220, 90, 120), outline=line, width=8)
+    for x in (0.36, 0.64):
+        cx, cy = big * x, big * 0.55
+        draw.ellipse((cx - 34, cy - 44, cx + 34, cy + 44), fill=(255, 255, 255), outline=line, width=6)
+        draw.ellipse((cx - 20, cy - 30, cx + 20, cy + 30), fill=(60, 110, 190))
+        draw.ellipse((cx - 8, cy - 20, cx + 4, cy - 8), fill=(255, 255, 255))
+    draw.arc((big * 0.42, big * 0.66, big * 0.58, big * 0.76), 10, 170, fill=line, width=6)
+    image = image.filter(ImageFilter.GaussianBlur(1.5))
+    return image.resize((size, size), Image.Resampling.LANCZOS)
+
+
+def main() -> None:
+    from skimage import data
+
+    _downscaled(data.astronaut(), (128, 128)).save(HERE / "astronaut_small.png")
+    _downscaled(data.coffee(), (150, 100)).save(HERE / "coffee_small.png")
+    _downscaled(data.chelsea(), (150, 100)).save(HERE / "chelsea_small.png")
+    _anime_drawing().save(HERE / "anime_small.png")
+    logo = _anime_drawing(96).convert("RGBA")
+    alpha = Image.new("L", logo.size, 0)
+    ImageDraw.Draw(alpha).ellipse((4, 4, 92, 92), fill=255)
+    logo.putalpha(alpha)
+    logo.save(HERE / "anime_alpha.png")
+    # Reference images for the built-in evaluation set (high-quality originals).
+    _downscaled(data.astronaut(), (256, 256)).save(HERE / "astronaut_hq.png")
+    _downscaled(data.coffee(), (300, 200)).save(HERE / "coffee_hq.png")
+
+
+if __name__ == "__main__":
+    main()

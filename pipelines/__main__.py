@@ -1,0 +1,174 @@
+"""Command line: ``python -m pipelines models | run``.
+
+Imports stay lazy: listing models loads neither gradio, torch nor a model runtime.
+Failures end with exit status 1 and one line on stderr naming the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipelines.errors import RestorationError
+from pipelines.registry import MODELS, TASK_TITLES
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+TASK_ALIASES = {"sr": "sr", "super-resolution": "sr", "anime": "anime"}
+
+
+def _models(args: argparse.Namespace) -> int:
+    from pipelines.weights import card_state
+
+    rows = []
+    for card in MODELS:
+        state = card_state(card)
+        rows.append(
+            {
+                "id": card.id,
+                "title": card.title,
+                "tasks": list(card.tasks),
+                "family": card.family,
+                "backend": card.backend,
+                "scales": list(card.scales),
+                "noise_levels": list(card.noise_levels),
+                "default_for": list(card.default_for),
+                "license": card.license,
+                "non_commercial": card.non_commercial,
+                "size_mb": card.size_mb,
+                "state": state.state,
+                "detail": state.detail,
+                "guidance": card.guidance,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(row["id"]) for row in rows)
+    for row in rows:
+        default = " (default for " + ", ".join(row["default_for"]) + ")" if row["default_for"] else ""
+        scales = "/".join(f"x{s}" for s in row["scales"])
+        print(f"{row['id']:<{width}}  {row['state']:<11} {','.join(row['tasks']):<9} {scales:<9} "
+              f"{row['title']}{default}")
+        if row["state"] == "unavailable":
+            print(f"{'':<{width}}  -> {row['detail']}")
+    return 0
+
+
+def _inputs(path: Path) -> list[Path]:
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise RestorationError(f"No images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {path}.")
+        return files
+    if not path.exists():
+        raise RestorationError(f"Input {path} does not exist.")
+    return [path]
+
+
+def _destination(output: Path, many: bool, name: str) -> Path:
+    """A folder output gets files named after the inputs; a file output is used as is."""
+    if many or output.is_dir() or output.suffix == "":
+        output.mkdir(parents=True, exist_ok=True)
+        return output / name
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return output
+
+
+def _run_one(args: argparse.Namespace, source: Path, many: bool) -> Path:
+    from pipelines import tasks
+    from pipelines.images import load_image, output_name, save_png
+
+    picture = load_image(source)
+    if args.task == "sr":
+        target = None
+        if args.width or args.height or args.shortest_side:
+            target = tasks.TargetSize(args.width, args.height, args.shortest_side)
+        result = tasks.super_resolution(
+            picture,
+            args.model,
+            outscale=args.outscale,
+            target=target,
+            noise=args.noise,
+            tile=args.tile,
+        )
+    else:
+        result = tasks.anime_upscale(
+            picture, args.model, scale=args.scale, noise=args.noise, tile=args.tile
+        )
+    destination = _destination(Path(args.output), many, output_name(result, args.model))
+    return save_png(result, destination)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    args.task = TASK_ALIASES[args.task]
+    args.model = args.model or MODELS.default_for(args.task).id
+    MODELS.get(args.model)
+    sources = _inputs(Path(args.input))
+    many = len(sources) > 1 or Path(args.input).is_dir()
+    failures = 0
+    bar = tqdm(sources, unit="image", disable=not many, file=sys.stderr)
+    for source in bar:
+        bar.set_postfix_str(source.name)
+        started = time.perf_counter()
+        try:
+            destination = _run_one(args, source, many)
+        except RestorationError as error:
+            if not many:
+                raise
+            failures += 1
+            tqdm.write(f"{source.name}: {error}", file=sys.stderr)
+            continue
+        if not many:
+            print(f"{destination} ({time.perf_counter() - started:.1f} s)")
+    if failures:
+        raise RestorationError(f"{failures} of {len(sources)} images failed (reasons above).")
+    if many:
+        print(f"{len(sources)} images written to {args.output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    models = commands.add_parser("models", help="list every model card and whether it can run")
+    models.add_argument("--json", action="store_true", help="machine-readable output")
+    models.set_defaults(handler=_models)
+
+    run = commands.add_parser("run", help="restore one image or every image in a folder")
+    run.add_argument("task", choices=sorted(TASK_ALIASES), help="; ".join(
+        f"{k}: {v}" for k, v in TASK_TITLES.items()))
+    run.add_argument("--model", help="model id (default: the task's suggested model)")
+    run.add_argument("--input", "-i", required=True, help="an image file or a folder of images")
+    run.add_argument("--output", "-o", required=True, help="output PNG file, or a folder")
+    run.add_argument("--outscale", type=float, help="sr: final scale, may differ from the model's")
+    run.add_argument("--width", type=int, help="sr: output width in pixels (keeps aspect ratio)")
+    run.add_argument("--height", type=int, help="sr: output height in pixels")
+    run.add_argument("--shortest-side", type=int, help="sr: output shortest side in pixels")
+    run.add_argument("--scale", type=int, help="anime: scale (a model scale or a power of one)")
+    run.add_argument("--noise", type=int, help="denoise level for models that have one")
+    run.add_argument("--tile", type=int, default=0, help="tile size in input pixels (0 = auto)")
+    run.set_defaults(handler=_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except RestorationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

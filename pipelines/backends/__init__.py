@@ -1,0 +1,39 @@
+"""Backends turn a card plus settings into a ready ``Restorer``.
+
+Each backend module is imported only when one of its models is first used, so
+listing models or running a classical baseline never loads a runtime it doesn't need.
+"""
+
+from __future__ import annotations
+
+from pipelines.backends.base import ProgressFn, Restorer, no_progress
+from pipelines.errors import InvalidOptionError
+from pipelines.registry import ModelCard
+
+__all__ = ["ProgressFn", "Restorer", "load_restorer", "no_progress", "check_options"]
+
+
+def check_options(card: ModelCard, scale: int, noise: int | None) -> None:
+    """Refuse a scale or noise level the card does not offer, naming the valid ones."""
+    if scale not in card.scales:
+        offered = ", ".join(f"x{s}" for s in card.scales)
+        raise InvalidOptionError(f"{card.title} offers {offered}, not x{scale}.")
+    if noise is not None and card.noise_levels and noise not in card.noise_levels:
+        offered = ", ".join(str(n) for n in card.noise_levels)
+        raise InvalidOptionError(f"{card.title} takes noise levels {offered}, not {noise}.")
+
+
+def load_restorer(card: ModelCard, scale: int, noise: int | None = None) -> Restorer:
+    """A cached, thread-safe restorer for one card at one scale and noise level."""
+    check_options(card, scale, noise)
+    if card.noise_levels and noise is None:
+        noise = card.default_noise
+    if card.backend == "classical":
+        from pipelines.backends import classical
+
+        return classical.load(card.id, scale)
+    if card.backend == "ncnn":
+        from pipelines.backends import ncnn
+
+        return ncnn.load(card, scale, noise)
+    raise InvalidOptionError(f"{card.title} uses backend {card.backend!r}, which is not available.")

