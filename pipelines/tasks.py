@@ -15,7 +15,7 @@ import numpy as np
 from pipelines.backends import ProgressFn, load_restorer, no_progress
 from pipelines.errors import InvalidOptionError
 from pipelines.images import Picture, resize_plane
-from pipelines.registry import MODELS, ModelCard, Task
+from pipelines.registry import MODELS, TASK_TITLES, ModelCard, Task
 
 MAX_OUTSCALE = 16.0
 
@@ -45,7 +45,8 @@ def _card_for(task: Task, model_id: str) -> ModelCard:
     card = MODELS.get(model_id)
     if task not in card.tasks:
         raise InvalidOptionError(
-            f"{card.title} is not a {task} model; `python -m pipelines models` lists them."
+            f"{card.title} is not offered for {TASK_TITLES[task].lower()}; "
+            "`python -m pipelines models` lists the models of each task."
         )
     return card
 

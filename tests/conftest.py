@@ -1,0 +1,90 @@
+"""Shared fixtures: small real images and a live app server started per test session."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def natural_image(width: int, height: int, name: str = "astronaut_hq.png") -> Image.Image:
+    """A crop of a real photo (a natural image, not noise) of the given size."""
+    source = Image.open(EXAMPLES / name).convert("RGB")
+    return source.crop((60, 40, 60 + width, 40 + height))
+
+
+@pytest.fixture()
+def photo_path(tmp_path: Path) -> Path:
+    path = tmp_path / "photo.png"
+    natural_image(32, 24).save(path)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"app exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"app did not serve {url} within {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``python app.py`` on a free port, as a user would start it; yields its URL."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    env = dict(
+        os.environ,
+        GRADIO_ANALYTICS_ENABLED="False",
+        RESTORATION_OUTPUT_DIR=str(tmp_path_factory.mktemp("outputs")),
+    )
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_until_serving(url, process, timeout=120)
+    except RuntimeError as error:
+        process.kill()
+        pytest.fail(f"{error}\n--- server log ---\n{log.read_text()[-4000:]}")
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two uint8 images."""
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
