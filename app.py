@@ -12,9 +12,9 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import gradio as gr  # noqa: E402
+import gradio as gr
 
-from ui import anime, common, super_resolution  # noqa: E402
+from ui import anime, common, super_resolution
 
 TITLE = "Restoration Lab"
 QUEUE_SIZE = int(os.environ.get("RESTORATION_QUEUE_SIZE", "16"))

@@ -26,11 +26,25 @@ def _anime_drawing(size: int = 128) -> Image.Image:
     draw = ImageDraw.Draw(image)
     line = (40, 30, 40)
     draw.rectangle((0, int(big * 0.78), big, big), fill=(120, 170, 220))
-    draw.ellipse((big * 0.18, big * 0.12, big * 0.82, big * 0.86), fill=(255, 224, 200), outline=line, width=8)
-    draw.pieslice((big * 0.12, big * 0.02, big * 0.88, big * 0.62), 180, 360, fill=(220, 90, 120), outline=line, width=8)
+    draw.ellipse(
+        (big * 0.18, big * 0.12, big * 0.82, big * 0.86),
+        fill=(255, 224, 200),
+        outline=line,
+        width=8,
+    )
+    draw.pieslice(
+        (big * 0.12, big * 0.02, big * 0.88, big * 0.62),
+        180,
+        360,
+        fill=(220, 90, 120),
+        outline=line,
+        width=8,
+    )
     for x in (0.36, 0.64):
         cx, cy = big * x, big * 0.55
-        draw.ellipse((cx - 34, cy - 44, cx + 34, cy + 44), fill=(255, 255, 255), outline=line, width=6)
+        draw.ellipse(
+            (cx - 34, cy - 44, cx + 34, cy + 44), fill=(255, 255, 255), outline=line, width=6
+        )
         draw.ellipse((cx - 20, cy - 30, cx + 20, cy + 30), fill=(60, 110, 190))
         draw.ellipse((cx - 8, cy - 20, cx + 4, cy - 8), fill=(255, 255, 255))
     draw.arc((big * 0.42, big * 0.66, big * 0.58, big * 0.76), 10, 170, fill=line, width=6)

@@ -49,10 +49,14 @@ def _models(args: argparse.Namespace) -> int:
         return 0
     width = max(len(row["id"]) for row in rows)
     for row in rows:
-        default = " (default for " + ", ".join(row["default_for"]) + ")" if row["default_for"] else ""
+        default = (
+            " (default for " + ", ".join(row["default_for"]) + ")" if row["default_for"] else ""
+        )
         scales = "/".join(f"x{s}" for s in row["scales"])
-        print(f"{row['id']:<{width}}  {row['state']:<11} {','.join(row['tasks']):<9} {scales:<9} "
-              f"{row['title']}{default}")
+        print(
+            f"{row['id']:<{width}}  {row['state']:<11} {','.join(row['tasks']):<9} {scales:<9} "
+            f"{row['title']}{default}"
+        )
         if row["state"] == "unavailable":
             print(f"{'':<{width}}  -> {row['detail']}")
     return 0
@@ -142,8 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(handler=_models)
 
     run = commands.add_parser("run", help="restore one image or every image in a folder")
-    run.add_argument("task", choices=sorted(TASK_ALIASES), help="; ".join(
-        f"{k}: {v}" for k, v in TASK_TITLES.items()))
+    run.add_argument(
+        "task",
+        choices=sorted(TASK_ALIASES),
+        help="; ".join(f"{k}: {v}" for k, v in TASK_TITLES.items()),
+    )
     run.add_argument("--model", help="model id (default: the task's suggested model)")
     run.add_argument("--input", "-i", required=True, help="an image file or a folder of images")
     run.add_argument("--output", "-o", required=True, help="output PNG file, or a folder")

@@ -71,7 +71,9 @@ class ModelCard:
     def summary(self) -> str:
         """One markdown paragraph for the UI: title, licence, scales and guidance."""
         scales = "/".join(f"x{s}" for s in self.scales)
-        licence = f"{self.license} — non-commercial use only" if self.non_commercial else self.license
+        licence = (
+            f"{self.license} — non-commercial use only" if self.non_commercial else self.license
+        )
         return f"**{self.title}** · {scales} · {licence} · {self.size_mb:g} MB\n\n{self.guidance}"
 
 
@@ -196,7 +198,10 @@ CARDS: tuple[ModelCard, ...] = (
         size_mb=1.0,
         source=_span("models", "spanx4_ch52"),
         url="https://github.com/hongyuanyu/SPAN",
-        guidance="The wider SPAN x4 variant (NTIRE 2024 efficient SR winner): slightly sharper, still fast.",
+        guidance=(
+            "The wider SPAN x4 variant (NTIRE 2024 efficient SR winner): "
+            "slightly sharper, still fast."
+        ),
     ),
     ModelCard(
         id="span-clearreality-x4",

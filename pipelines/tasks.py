@@ -132,9 +132,7 @@ def anime_passes(card: ModelCard, scale: int, noise: int | None) -> list[tuple[i
             later_noise = _plain_noise(card)
             return [(step, noise)] + [(step, later_noise)] * (count - 1)
     offered = ", ".join(f"x{s}" for s in card.scales)
-    raise InvalidOptionError(
-        f"{card.title} offers {offered} (and their powers), not x{scale}."
-    )
+    raise InvalidOptionError(f"{card.title} offers {offered} (and their powers), not x{scale}.")
 
 
 def anime_scales(card: ModelCard) -> list[int]:

@@ -19,7 +19,7 @@ def client(live_server: str) -> Client:
     return Client(live_server, verbose=False)
 
 
-def _sr(client: Client, path: Path, model: str, **options):  # noqa: ANN202
+def _sr(client: Client, path: Path, model: str, **options):
     arguments = {
         "outscale": 0,
         "size_mode": "Scale factor",
@@ -34,13 +34,11 @@ def _sr(client: Client, path: Path, model: str, **options):  # noqa: ANN202
     )
 
 
-def _anime(client: Client, path: Path, model: str, scale: int = 0, noise: int = 0):  # noqa: ANN202
-    return client.predict(
-        handle_file(str(path)), model, scale, noise, 0, api_name="/anime_upscale"
-    )
+def _anime(client: Client, path: Path, model: str, scale: int = 0, noise: int = 0):
+    return client.predict(handle_file(str(path)), model, scale, noise, 0, api_name="/anime_upscale")
 
 
-def _check_result(result, size: tuple[int, int]) -> None:  # noqa: ANN001
+def _check_result(result, size: tuple[int, int]) -> None:
     pair, full, note = result
     before, after = pair
     assert Image.open(full).size == size

@@ -50,9 +50,7 @@ def test_models_imports_neither_gradio_nor_torch_nor_a_runtime() -> None:
     assert check.stdout.strip().splitlines()[-1] == "[]", check.stdout
 
 
-@pytest.mark.parametrize(
-    "card", [c for c in MODELS if "sr" in c.tasks], ids=lambda c: c.id
-)
+@pytest.mark.parametrize("card", [c for c in MODELS if "sr" in c.tasks], ids=lambda c: c.id)
 def test_every_sr_model_runs_from_the_cli(card, tmp_path: Path) -> None:
     source = tmp_path / "in.png"
     natural_image(20, 16).save(source)
@@ -63,9 +61,7 @@ def test_every_sr_model_runs_from_the_cli(card, tmp_path: Path) -> None:
     assert Image.open(out).size == (20 * scale, 16 * scale)
 
 
-@pytest.mark.parametrize(
-    "card", [c for c in MODELS if "anime" in c.tasks], ids=lambda c: c.id
-)
+@pytest.mark.parametrize("card", [c for c in MODELS if "anime" in c.tasks], ids=lambda c: c.id)
 def test_every_anime_model_runs_from_the_cli(card, tmp_path: Path) -> None:
     source = tmp_path / "in.png"
     natural_image(20, 16, "coffee_hq.png").save(source)
@@ -102,7 +98,9 @@ def test_outscale_and_a_folder_of_images(tmp_path: Path) -> None:
 def test_bad_input_fails_with_one_line(content: bytes, message: str, tmp_path: Path) -> None:
     source = tmp_path / "bad.png"
     source.write_bytes(content)
-    result = cli("run", "sr", "--model", "bicubic", "-i", str(source), "-o", str(tmp_path / "o.png"))
+    result = cli(
+        "run", "sr", "--model", "bicubic", "-i", str(source), "-o", str(tmp_path / "o.png")
+    )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0].lower()

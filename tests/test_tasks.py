@@ -38,9 +38,7 @@ def test_multi_scale_model_runs_the_scale_that_reaches_outscale() -> None:
 
 def test_target_width_keeps_the_aspect_ratio() -> None:
     picture = load_image(natural_image(40, 20))
-    result = tasks.super_resolution(
-        picture, "span-x2-ch48", target=tasks.TargetSize(width=100)
-    )
+    result = tasks.super_resolution(picture, "span-x2-ch48", target=tasks.TargetSize(width=100))
     assert (result.width, result.height) == (100, 50)
 
 

@@ -7,6 +7,7 @@ import gradio as gr
 from pipelines import tasks
 from pipelines.registry import MODELS
 from ui import common
+from ui.components import UploadedImage
 
 
 def anime_upscale(
@@ -16,7 +17,7 @@ def anime_upscale(
     noise: int = 0,
     tile: int = 0,
     progress: gr.Progress = gr.Progress(),
-):  # noqa: ANN201
+) -> common.TabResult:
     """Upscale anime art. ``scale`` 0 means the model's native scale."""
     picture = common.read_upload(image)
     card = MODELS.get(model) if model in MODELS else None
@@ -36,7 +37,7 @@ def anime_upscale(
     return common.publish(picture, result, MODELS.get(model), seconds)
 
 
-def _model_changed(model: str):  # noqa: ANN202
+def _model_changed(model: str) -> tuple[str, dict, dict]:
     card = MODELS.get(model)
     scales = tasks.anime_scales(card)
     return (
@@ -56,7 +57,7 @@ def build() -> None:
     default = MODELS.default_for("anime")
     with gr.Row():
         with gr.Column():
-            image = common.UploadedImage(label="Input image", type="filepath", height=360)
+            image = UploadedImage(label="Input image", type="filepath", height=360)
             model = gr.Dropdown(common.model_choices("anime"), value=default.id, label="Model")
             info = gr.Markdown(default.summary())
             scale = gr.Radio(tasks.anime_scales(default), value=default.native_scale, label="Scale")

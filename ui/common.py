@@ -19,6 +19,9 @@ from pipelines.registry import MODELS, ModelCard, Task
 DISPLAY_MAX_SIDE = 2048
 MODEL_CONCURRENCY_ID = "model"
 
+TabResult = tuple[tuple[str, str], str, str]
+"""What an upscaling tab returns: (before, after) for the slider, the full PNG, a note."""
+
 
 def output_root() -> Path:
     """Where results are written; the only folder besides Gradio's cache we serve from."""
@@ -26,22 +29,6 @@ def output_root() -> Path:
     root = Path(os.environ.get("RESTORATION_OUTPUT_DIR", default))
     root.mkdir(parents=True, exist_ok=True)
     return root
-
-
-class UploadedImage(gr.Image):
-    """``gr.Image`` that hands over the uploaded file untouched.
-
-    Gradio's own preprocessing opens the file with PIL first, so a broken upload fails
-    with an opaque error before our code runs and 16-bit data, ICC profiles and EXIF
-    are lost. Validation and decoding happen in ``pipelines.images`` instead.
-    """
-
-    def preprocess(self, payload):  # noqa: ANN001, ANN201
-        if payload is None:
-            return None
-        if payload.path is None:
-            return super().preprocess(payload)
-        return payload.path
 
 
 def model_choices(task: Task) -> list[tuple[str, str]]:
@@ -77,7 +64,7 @@ def _display_copy(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     return resize_plane(rgb, max(1, round(width * factor)), max(1, round(height * factor)))
 
 
-def publish(before: Picture, after: Picture, card: ModelCard, seconds: float):  # noqa: ANN201
+def publish(before: Picture, after: Picture, card: ModelCard, seconds: float) -> TabResult:
     """Write the full-resolution PNG and a before/after pair for the slider."""
     folder = output_root() / uuid.uuid4().hex
     folder.mkdir(parents=True)

@@ -8,6 +8,7 @@ from pipelines import tasks
 from pipelines.errors import InvalidOptionError
 from pipelines.registry import MODELS
 from ui import common
+from ui.components import UploadedImage
 
 SIZE_MODES = ["Scale factor", "Width", "Height", "Shortest side"]
 
@@ -21,7 +22,7 @@ def super_resolution(
     noise: int = -1,
     tile: int = 0,
     progress: gr.Progress = gr.Progress(),
-):  # noqa: ANN201
+) -> common.TabResult:
     """Upscale a photo. Returns (before/after pair, full-resolution PNG, a note)."""
     picture = common.read_upload(image)
     card = MODELS.get(model) if model in MODELS else None
@@ -61,7 +62,7 @@ def _target(size_mode: str, size_value: int) -> tasks.TargetSize | None:
         raise gr.Error(str(error)) from None
 
 
-def _model_changed(model: str):  # noqa: ANN202
+def _model_changed(model: str) -> tuple[str, dict, dict]:
     card = MODELS.get(model)
     return (
         common.model_info(model),
@@ -80,7 +81,7 @@ def build() -> None:
     default = MODELS.default_for("sr")
     with gr.Row():
         with gr.Column():
-            image = common.UploadedImage(label="Input image", type="filepath", height=360)
+            image = UploadedImage(label="Input image", type="filepath", height=360)
             model = gr.Dropdown(common.model_choices("sr"), value=default.id, label="Model")
             info = gr.Markdown(default.summary())
             with gr.Row():
@@ -88,8 +89,14 @@ def build() -> None:
                 size_value = gr.Number(0, precision=0, label="Target pixels", minimum=0)
             outscale = gr.Slider(1, 8, value=default.native_scale, step=0.5, label="Scale factor")
             noise = gr.Slider(-1, 10, value=-1, step=1, label="Denoise level", visible=False)
-            tile = gr.Slider(0, 1024, value=0, step=16, label="Tile size (0 = automatic)",
-                             info="Smaller tiles use less memory on large images.")
+            tile = gr.Slider(
+                0,
+                1024,
+                value=0,
+                step=16,
+                label="Tile size (0 = automatic)",
+                info="Smaller tiles use less memory on large images.",
+            )
             run = gr.Button("Upscale", variant="primary")
         with gr.Column():
             slider = gr.ImageSlider(label="Before / after", type="filepath", format="png")

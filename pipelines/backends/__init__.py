@@ -10,7 +10,7 @@ from pipelines.backends.base import ProgressFn, Restorer, no_progress
 from pipelines.errors import InvalidOptionError
 from pipelines.registry import ModelCard
 
-__all__ = ["ProgressFn", "Restorer", "load_restorer", "no_progress", "check_options"]
+__all__ = ["ProgressFn", "Restorer", "check_options", "load_restorer", "no_progress"]
 
 
 def check_options(card: ModelCard, scale: int, noise: int | None) -> None:

@@ -30,7 +30,9 @@ def resize(rgb: np.ndarray, width: int, height: int, method: str = "bicubic") ->
         return rgb.astype(np.float32, copy=False)
     shrinking = width < rgb.shape[1] or height < rgb.shape[0]
     interpolation = cv2.INTER_AREA if shrinking else _INTERPOLATION[method]
-    out = cv2.resize(rgb.astype(np.float32, copy=False), (width, height), interpolation=interpolation)
+    out = cv2.resize(
+        rgb.astype(np.float32, copy=False), (width, height), interpolation=interpolation
+    )
     if out.ndim == 2 and rgb.ndim == 3:
         out = out[:, :, None]
     return np.clip(out, 0.0, 1.0)
