@@ -137,6 +137,26 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _download(args: argparse.Namespace) -> int:
+    from pipelines.registry import Download
+    from pipelines.weights import card_state, resolve
+
+    if not args.all and not args.ids:
+        raise RestorationError("Name one or more model ids, or pass --all.")
+    cards = (
+        [c for c in MODELS if isinstance(c.source, Download)]
+        if args.all
+        else [MODELS.get(model_id) for model_id in args.ids]
+    )
+    for card in cards:
+        if not isinstance(card.source, Download):
+            print(f"{card.id}: {card_state(card).state}, nothing to download")
+            continue
+        paths = resolve(card)
+        print(f"{card.id}: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -144,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list every model card and whether it can run")
     models.add_argument("--json", action="store_true", help="machine-readable output")
     models.set_defaults(handler=_models)
+
+    download = commands.add_parser(
+        "download", help="fetch and verify model weights into the cache (weights/)"
+    )
+    download.add_argument("ids", nargs="*", metavar="ID", help="model ids")
+    download.add_argument("--all", action="store_true", help="every downloadable model")
+    download.set_defaults(handler=_download)
 
     run = commands.add_parser("run", help="restore one image or every image in a folder")
     run.add_argument(

@@ -23,5 +23,9 @@ class ModelUnavailableError(RestorationError):
     """A card exists but its files are not here and cannot be fetched."""
 
 
+class ChecksumError(ModelUnavailableError):
+    """A weights file whose size or sha256 differs from its card: deleted, to be fetched again."""
+
+
 class InvalidOptionError(RestorationError):
     """An option value the chosen model does not support (scale, noise level, tile size)."""

@@ -16,7 +16,7 @@ from typing import Literal
 from pipelines.errors import UnknownModelError
 
 Task = Literal["sr", "anime"]
-Backend = Literal["ncnn", "classical"]
+Backend = Literal["ncnn", "torch", "classical"]
 TASK_TITLES: dict[str, str] = {"sr": "Super-resolution", "anime": "Anime / 2D upscaling"}
 
 
@@ -41,7 +41,40 @@ class Builtin:
     """Needs no files at all (classical resampling)."""
 
 
-Source = Bundled | Builtin
+@dataclass(frozen=True)
+class RemoteFile:
+    """One checkpoint file: where it comes from and what it must hash to.
+
+    A file comes either from the Hugging Face Hub (``repo_id`` + ``path_in_repo`` at a
+    pinned ``revision``) or from an official ``url``. ``sha256`` is checked after every
+    download and on every load; ``filename`` is its name in the weights cache.
+    """
+
+    filename: str
+    sha256: str
+    size_bytes: int
+    url: str = ""
+    repo_id: str = ""
+    path_in_repo: str = ""
+    revision: str = ""
+
+    def __post_init__(self) -> None:
+        if bool(self.url) == bool(self.repo_id):
+            raise ValueError(f"{self.filename}: give exactly one of url or repo_id")
+        if len(self.sha256) != 64:
+            raise ValueError(f"{self.filename}: sha256 must be 64 hex digits")
+        if self.repo_id and not self.revision:
+            raise ValueError(f"{self.filename}: a Hub file needs a pinned revision")
+
+
+@dataclass(frozen=True)
+class Download:
+    """Checkpoints fetched on demand into the weights cache (``pipelines download ID``)."""
+
+    files: tuple[RemoteFile, ...]
+
+
+Source = Bundled | Builtin | Download
 
 
 @dataclass(frozen=True)
@@ -60,6 +93,7 @@ class ModelCard:
     default_noise: int | None = None
     default_for: tuple[Task, ...] = ()
     non_commercial: bool = False
+    architecture: str = ""  # torch cards: the spandrel architecture id the file must load as
     url: str = ""
     noise_help: str = ""
 

@@ -6,13 +6,21 @@ importing it (importing the wrappers would load their compiled Vulkan modules).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pipelines.errors import ModelUnavailableError
-from pipelines.registry import Builtin, Bundled, ModelCard
+from tqdm import tqdm
+
+from pipelines.errors import ChecksumError, ModelUnavailableError
+from pipelines.registry import Builtin, Bundled, Download, ModelCard, RemoteFile
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 State = Literal["bundled", "builtin", "cached", "downloadable", "unavailable"]
 
@@ -63,8 +71,174 @@ def card_state(card: ModelCard) -> ModelState:
     """Whether a card can run here, and if not, why and how to fix it."""
     if isinstance(card.source, Builtin):
         return ModelState("builtin", "needs no files")
+    if isinstance(card.source, Download):
+        return _download_state(card, card.source)
     try:
         folder = bundled_folder(card.source)
     except ModelUnavailableError as error:
         return ModelState("unavailable", str(error))
     return ModelState("bundled", str(folder))
+
+
+def _download_state(card: ModelCard, source: Download) -> ModelState:
+    missing = [f for f in source.files if not local_path(f).exists()]
+    if not missing:
+        return ModelState("cached", str(local_path(source.files[0])))
+    size = sum(f.size_bytes for f in missing) / 1e6
+    if offline():
+        return ModelState(
+            "unavailable",
+            f"offline (HF_HUB_OFFLINE is set) and {missing[0].filename} is not in {cache_dir()}; "
+            f"run `{download_command(card)}` when online",
+        )
+    return ModelState("downloadable", f"{size:.0f} MB: `{download_command(card)}`")
+
+
+# --- downloadable checkpoints ------------------------------------------------------------
+
+DownloadProgress = Callable[[int, int, str], None]
+"""Called with (bytes done, bytes total, file name) while a file downloads."""
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def cache_dir() -> Path:
+    """The weights cache: ``RESTORATION_WEIGHTS_DIR`` or ``weights/`` in the repository."""
+    folder = Path(os.environ.get("RESTORATION_WEIGHTS_DIR", REPO_ROOT / "weights"))
+    return folder.expanduser().resolve()
+
+
+def local_path(file: RemoteFile) -> Path:
+    return cache_dir() / file.filename
+
+
+def download_command(card: ModelCard) -> str:
+    return f"python -m pipelines download {card.id}"
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while block := stream.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(card: ModelCard, file: RemoteFile, path: Path) -> None:
+    """Check size and sha256; a corrupt file is deleted and reported."""
+    size = path.stat().st_size
+    problem = ""
+    if size != file.size_bytes:
+        problem = f"has {size} bytes instead of {file.size_bytes}"
+    elif (actual := sha256_of(path)) != file.sha256:
+        problem = f"has sha256 {actual[:12]}… instead of {file.sha256[:12]}…"
+    if problem:
+        path.unlink(missing_ok=True)
+        raise ChecksumError(
+            f"{path} {problem}, so it is corrupt or a different file; it was deleted. "
+            f"Run `{download_command(card)}` to fetch it again."
+        )
+
+
+def _missing_error(card: ModelCard, file: RemoteFile, reason: str) -> ModelUnavailableError:
+    where = f"{file.repo_id}/{file.path_in_repo}" if file.repo_id else file.url
+    return ModelUnavailableError(
+        f"{card.title} needs {file.filename} ({file.size_bytes / 1e6:.0f} MB), which is not in "
+        f"{local_path(file)} and cannot be downloaded now ({reason}). Run "
+        f"`{download_command(card)}` when online, or download {where} and put it there."
+    )
+
+
+def _file_lock(path: Path) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(str(path), threading.Lock())
+
+
+def _progress_bar(progress: DownloadProgress | None, name: str) -> type[tqdm] | None:
+    """A tqdm class that also reports to ``progress`` (the UI's bar)."""
+    if progress is None:
+        return None
+
+    class Reporting(tqdm):
+        def update(self, n: float | None = 1) -> bool | None:
+            shown = super().update(n)
+            progress(int(self.n), int(self.total or 0), name)
+            return shown
+
+    return Reporting
+
+
+def _fetch_from_hub(file: RemoteFile, staging: Path, progress: DownloadProgress | None) -> Path:
+    from huggingface_hub import hf_hub_download
+
+    fetched = hf_hub_download(
+        file.repo_id,
+        file.path_in_repo,
+        revision=file.revision,
+        local_dir=staging,
+        tqdm_class=_progress_bar(progress, file.filename),
+    )
+    return Path(fetched)
+
+
+def _fetch_from_url(file: RemoteFile, staging: Path, progress: DownloadProgress | None) -> Path:
+    from huggingface_hub.file_download import http_get
+
+    partial = staging / (file.filename + ".incomplete")
+    with partial.open("ab") as stream:
+        http_get(
+            file.url,
+            stream,
+            resume_size=stream.tell(),
+            expected_size=file.size_bytes,
+            displayed_filename=file.filename,
+            tqdm_class=_progress_bar(progress, file.filename),
+        )
+    return partial
+
+
+def _download(card: ModelCard, file: RemoteFile, progress: DownloadProgress | None) -> Path:
+    """Fetch one file into a staging folder (resumable), verify it, rename into place."""
+    target = local_path(file)
+    if offline():
+        raise _missing_error(card, file, "HF_HUB_OFFLINE is set")
+    staging = cache_dir() / ".partial"
+    staging.mkdir(parents=True, exist_ok=True)
+    fetch = _fetch_from_hub if file.repo_id else _fetch_from_url
+    try:
+        fetched = fetch(file, staging, progress)
+    except Exception as error:  # any network or hub failure becomes one readable sentence
+        raise _missing_error(card, file, _reason(error)) from error
+    verify(card, file, fetched)
+    os.replace(fetched, target)
+    return target
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    name = type(error).__name__
+    if "offline" in text.lower() or name in ("LocalEntryNotFoundError", "OfflineModeIsEnabled"):
+        return "offline mode"
+    return f"{name}: {text[:160]}" if text else name
+
+
+def resolve(card: ModelCard, progress: DownloadProgress | None = None) -> list[Path]:
+    """Local, verified files of a downloadable card, fetching what is missing."""
+    if not isinstance(card.source, Download):
+        raise TypeError(f"{card.id} is not a downloadable card")
+    paths = []
+    for file in card.source.files:
+        path = local_path(file)
+        with _file_lock(path):
+            if path.exists():
+                verify(card, file, path)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _download(card, file, progress)
+        paths.append(path)
+    return paths
