@@ -89,7 +89,8 @@ def run_tiled(
     height, width = image.shape[:2]
     offset = pad * scale if trim is None else trim
     tiles = tile_grid(height, width, tile)
-    most_extra = max(max(align_extra(t.y1 - t.y0, align), align_extra(t.x1 - t.x0, align)) for t in tiles)
+    most_extra = max(align_extra(t.y1 - t.y0, align) for t in tiles)
+    most_extra = max(most_extra, *(align_extra(t.x1 - t.x0, align) for t in tiles))
     padded = pad_image(image, pad, pad + most_extra, mode)
     out: np.ndarray | None = None
     for index, core, window in _windows(padded, tiles, pad, align):
@@ -142,6 +143,7 @@ def choose_tile(
     if (height + 2 * pad + extra) * (width + 2 * pad + extra) * bytes_per_pixel <= budget_bytes:
         return 0
     largest = max(int(math.sqrt(budget_bytes / bytes_per_pixel)) - 2 * pad - extra, minimum)
+    largest = max(largest - largest % align, align)
     rows, cols = math.ceil(height / largest), math.ceil(width / largest)
     edge = max(math.ceil(height / rows), math.ceil(width / cols))
     return edge + align_extra(edge, align)

@@ -33,12 +33,23 @@ unset: Vulkan only on a real GPU."""
 MEMORY_BUDGET_BYTES = 4 * 1024**3
 """Peak runtime memory one tile may take when the caller leaves the tile size to us.
 
-Large enough that a 256 px photo runs Real-ESRGAN x4plus (about 3.3 GB) in one pass,
-small enough for a 16 GB Spaces machine serving a couple of requests at once."""
+Large enough that a 256 px photo runs Real-ESRGAN x4plus (about 3.7 GB for its padded
+276 px) in one pass, small enough for a 16 GB Spaces machine serving a couple of
+requests at once."""
 
 MIN_TILE = 16
 CACHE_SIZE = 6
 _CPU_DEVICE_TYPE = 3  # ncnn GpuInfo.type(): 0 discrete, 1 integrated, 2 virtual, 3 CPU
+
+
+def to_chw(tile: np.ndarray) -> np.ndarray:
+    """An HxWxC tile as the CxHxW layout ncnn expects (a view; ``run`` copies it)."""
+    return tile.transpose(2, 0, 1)
+
+
+def to_hwc(out: np.ndarray, tile: np.ndarray) -> np.ndarray:
+    """A net's CxHxW output back as HxWxC."""
+    return out.transpose(1, 2, 0)
 
 
 @dataclass(frozen=True)
@@ -57,10 +68,8 @@ class Recipe:
     bytes_per_pixel: float
     align: int = 1
     trim: int | None = None
-    prepare: Callable[[np.ndarray], np.ndarray] = lambda tile: tile.transpose(2, 0, 1)
-    finish: Callable[[np.ndarray, np.ndarray], np.ndarray] = lambda out, tile: out.transpose(
-        1, 2, 0
-    )
+    prepare: Callable[[np.ndarray], np.ndarray] = to_chw
+    finish: Callable[[np.ndarray, np.ndarray], np.ndarray] = to_hwc
 
 
 class LoadedNet:
@@ -72,7 +81,7 @@ class LoadedNet:
         net = ncnn.Net()
         net.opt.num_threads = cpu_threads()
         # Match the wrappers' numerics on the CPU: fp32 storage and arithmetic.
-        net.opt.use_fp16_packed = device is not None
+        net.opt.use_fp16_packed = True
         net.opt.use_fp16_storage = device is not None
         net.opt.use_fp16_arithmetic = False
         net.opt.use_vulkan_compute = device is not None
@@ -90,18 +99,19 @@ class LoadedNet:
         """One forward pass on a CxHxW float32 array; returns the output as CxHxW float32."""
         import ncnn
 
-        # ncnn.Mat wraps the array's buffer without copying: keep ``data`` alive
-        # until the extraction is over (a temporary here gives garbage output).
-        data = np.ascontiguousarray(chw, dtype=np.float32)
+        # Copy into a Mat that owns its memory. ``ncnn.Mat(array)`` would wrap the
+        # array's buffer instead: it must then outlive the extraction, and its channel
+        # stride is unaligned (H*W), which ncnn's Vulkan upload misreads when H*W is odd.
+        channels, rows, cols = chw.shape
+        mat = ncnn.Mat(cols, rows, channels)
+        mat.numpy()[...] = chw
         extractor = self._net.create_extractor()
-        if extractor.input(input_blob, ncnn.Mat(data)) != 0:
+        if extractor.input(input_blob, mat) != 0:
             raise RuntimeError(f"ncnn refused input blob {input_blob!r}")
         status, out = extractor.extract(output_blob)
         if status != 0:
             raise RuntimeError(f"ncnn failed to compute {output_blob!r} (status {status})")
-        result = np.array(out)
-        del data
-        return result
+        return np.array(out)  # a copy, independent of the extractor's memory
 
 
 def cpu_threads() -> int:
@@ -112,47 +122,43 @@ def cpu_threads() -> int:
 
 
 _probe_lock = threading.Lock()
-_probed: list[int | None] = []
+_device_kinds: list[int] | None = None
 
 
 def vulkan_device() -> int | None:
-    """The Vulkan device index ncnn should use, or None for the CPU path.
+    """The Vulkan device index ncnn should use now, or None for the CPU path.
 
-    Probed once, lazily (the probe loads libvulkan and makes ncnn print its device
-    list, so it never happens at import). A CPU-type device (mesa's llvmpipe) is
-    about ten times slower than ncnn's own CPU path and is used only when forced.
+    Devices are probed once, lazily (the probe loads libvulkan and makes ncnn print
+    its device list, so it never happens at import, and ``RESTORATION_NCNN_VULKAN=0``
+    skips it). A CPU-type device (mesa's llvmpipe) is about ten times slower than
+    ncnn's own CPU path and is used only when forced with ``RESTORATION_NCNN_VULKAN=1``.
     """
     setting = os.environ.get(VULKAN_ENV, "").strip()
     if setting == "0":
         return None
-    with _probe_lock:
-        if not _probed:
-            _probed.append(_probe(force=setting == "1"))
-        device = _probed[0]
-    if setting == "1" and device is None:
-        raise ModelUnavailableError(
-            f"{VULKAN_ENV}=1 asks for ncnn's Vulkan path but no Vulkan device was found; "
-            "install one with `apt-get install libvulkan1 mesa-vulkan-drivers`."
-        )
-    return device
-
-
-def _probe(force: bool) -> int | None:
-    import ncnn
-
-    with _quiet_stderr():
-        count = ncnn.get_gpu_count()
-        kinds = [ncnn.get_gpu_info(index).type() for index in range(count)]
+    kinds = _probe()
+    if setting == "1":
+        if not kinds:
+            raise ModelUnavailableError(
+                f"{VULKAN_ENV}=1 asks for ncnn's Vulkan path but no Vulkan device was found; "
+                "install one with `apt-get install libvulkan1 mesa-vulkan-drivers`."
+            )
+        return 0
     real = [index for index, kind in enumerate(kinds) if kind != _CPU_DEVICE_TYPE]
-    if real:
-        return real[0]
-    return 0 if force and count else None
+    return real[0] if real else None
 
 
-def reset_device_probe() -> None:
-    """Forget the probed device so the next load reads ``RESTORATION_NCNN_VULKAN`` afresh."""
+def _probe() -> list[int]:
+    """The type of each Vulkan device (ncnn's ``GpuInfo.type()``), probed once."""
+    global _device_kinds
     with _probe_lock:
-        _probed.clear()
+        if _device_kinds is None:
+            import ncnn
+
+            with _quiet_stderr():
+                count = ncnn.get_gpu_count()
+                _device_kinds = [ncnn.get_gpu_info(index).type() for index in range(count)]
+        return list(_device_kinds)
 
 
 @contextlib.contextmanager

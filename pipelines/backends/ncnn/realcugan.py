@@ -1,0 +1,67 @@
+"""Real-CUGAN (SE, Pro, no-denoise): anime x2/x3/x4 with a selectable denoise strength.
+
+As in realcugan-ncnn-vulkan's CPU path (``process_cpu``): RGB in [0, 1] into blob
+``in0``, output ``out0``; reflect padding (context from neighbours inside the
+image) of 18 px at x2, 14 at x3, 19 at x4; each tile's core rounded up to a multiple
+of 2 at x2/x4 and of 4 at x3 (extra from the bottom/right, dropped from the
+output). The networks crop their own padding (no trim). The x4 networks predict a
+residual: the tile's core, nearest-upscaled 4x, is added to their output.
+
+Tiling uses no "sync gap". The C++ can share SE attention statistics across tiles
+(syncgap 1-3) so that every tile sees the whole image's channel means, but only
+on the GPU path: the Python wrapper's CPU entry point (``process_cpu``, used for
+``gpuid=-1``) tiles independently, as we do. With 18-19 px of context the tiles
+agree with the wrapper to well above 40 dB; a one-tile run (the default below our
+memory budget) has no gap to sync.
+
+Files: ``up{s}x-conservative`` (noise -1), ``up{s}x-no-denoise`` (0),
+``up{s}x-denoise{n}x`` (1-3; 1 and 2 exist only at x2).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipelines.backends.ncnn.runtime import Recipe, to_hwc
+from pipelines.registry import ModelCard
+
+PREPADDING = {2: 18, 3: 14, 4: 19}
+
+# Peak runtime memory per padded input pixel on the CPU path (measured, plus ~5 %).
+_BYTES_PER_PIXEL = {2: 13_000, 3: 20_000, 4: 16_000}
+
+
+def stem(card: ModelCard, scale: int, noise: int | None) -> str | None:
+    if noise is None or noise == -1:
+        return f"up{scale}x-conservative"
+    if noise == 0:
+        return f"up{scale}x-no-denoise"
+    if noise in (1, 2) and scale != 2:
+        return None
+    return f"up{scale}x-denoise{noise}x"
+
+
+def recipe(card: ModelCard, scale: int, noise: int | None) -> Recipe:
+    pad = PREPADDING[scale]
+    return Recipe(
+        input_blob="in0",
+        output_blob="out0",
+        pad=pad,
+        mode="reflect",
+        align=4 if scale == 3 else 2,
+        trim=0,
+        finish=_add_input(pad) if scale == 4 else to_hwc,
+        bytes_per_pixel=_BYTES_PER_PIXEL[scale],
+    )
+
+
+def _add_input(pad: int):
+    """The x4 post-processing: output plus the tile's core upscaled 4x by repetition."""
+
+    def finish(out: np.ndarray, tile: np.ndarray) -> np.ndarray:
+        rows, cols = out.shape[1] // 4, out.shape[2] // 4
+        core = tile[pad : pad + rows, pad : pad + cols]
+        upscaled = np.repeat(np.repeat(core, 4, axis=0), 4, axis=1)
+        return out.transpose(1, 2, 0)[: rows * 4, : cols * 4] + upscaled
+
+    return finish
