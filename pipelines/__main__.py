@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -194,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Our errors already say what failed; the hub client's retry chatter would bury them.
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
     try:
         return args.handler(args)
     except RestorationError as error:

