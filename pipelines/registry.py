@@ -9,6 +9,7 @@ the guidance text shown in the UI.
 from __future__ import annotations
 
 import difflib
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -74,7 +75,15 @@ class Download:
     files: tuple[RemoteFile, ...]
 
 
-Source = Bundled | Builtin | Download
+@dataclass(frozen=True)
+class LocalCheckpoint:
+    """A checkpoint a user added this session, copied into the weights cache."""
+
+    path: str
+    sha256: str
+
+
+Source = Bundled | Builtin | Download | LocalCheckpoint
 
 
 @dataclass(frozen=True)
@@ -573,3 +582,47 @@ CARDS: tuple[ModelCard, ...] = (
 )
 
 MODELS = Registry(CARDS)
+
+
+class SessionModels:
+    """Models added while the app runs (uploaded checkpoints); thread-safe, never persisted.
+
+    Kept apart from ``MODELS`` so the shipped table stays immutable; ``lookup`` searches both.
+    """
+
+    def __init__(self) -> None:
+        self._cards: dict[str, ModelCard] = {}
+        self._lock = threading.Lock()
+
+    def add(self, card: ModelCard) -> ModelCard:
+        with self._lock:
+            if card.id in MODELS:
+                raise ValueError(f"{card.id!r} is a built-in model id")
+            self._cards.setdefault(card.id, card)
+            return self._cards[card.id]
+
+    def get(self, model_id: str) -> ModelCard | None:
+        with self._lock:
+            return self._cards.get(model_id)
+
+    def for_task(self, task: Task) -> list[ModelCard]:
+        with self._lock:
+            return [card for card in self._cards.values() if task in card.tasks]
+
+    def __iter__(self) -> Iterator[ModelCard]:
+        with self._lock:
+            return iter(list(self._cards.values()))
+
+
+SESSION_MODELS = SessionModels()
+
+
+def lookup(model_id: str) -> ModelCard:
+    """A card by id: built-in first, then models added this session."""
+    card = SESSION_MODELS.get(model_id)
+    return card if card is not None else MODELS.get(model_id)
+
+
+def cards_for(task: Task) -> list[ModelCard]:
+    """Every card offered for a task, built-in then session models."""
+    return MODELS.for_task(task) + SESSION_MODELS.for_task(task)

@@ -15,7 +15,7 @@ import numpy as np
 from pipelines.backends import ProgressFn, load_restorer, no_progress
 from pipelines.errors import InvalidOptionError
 from pipelines.images import Picture, resize_plane
-from pipelines.registry import MODELS, TASK_TITLES, ModelCard, Task
+from pipelines.registry import TASK_TITLES, ModelCard, Task, lookup
 
 MAX_OUTSCALE = 16.0
 
@@ -42,7 +42,7 @@ class TargetSize:
 
 
 def _card_for(task: Task, model_id: str) -> ModelCard:
-    card = MODELS.get(model_id)
+    card = lookup(model_id)
     if task not in card.tasks:
         raise InvalidOptionError(
             f"{card.title} is not offered for {TASK_TITLES[task].lower()}; "

@@ -18,7 +18,7 @@ from typing import Literal
 from tqdm import tqdm
 
 from pipelines.errors import ChecksumError, ModelUnavailableError
-from pipelines.registry import Builtin, Bundled, Download, ModelCard, RemoteFile
+from pipelines.registry import Builtin, Bundled, Download, LocalCheckpoint, ModelCard, RemoteFile
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,6 +73,8 @@ def card_state(card: ModelCard) -> ModelState:
         return ModelState("builtin", "needs no files")
     if isinstance(card.source, Download):
         return _download_state(card, card.source)
+    if isinstance(card.source, LocalCheckpoint):
+        return ModelState("cached", card.source.path)
     try:
         folder = bundled_folder(card.source)
     except ModelUnavailableError as error:
@@ -229,6 +231,8 @@ def _reason(error: Exception) -> str:
 
 def resolve(card: ModelCard, progress: DownloadProgress | None = None) -> list[Path]:
     """Local, verified files of a downloadable card, fetching what is missing."""
+    if isinstance(card.source, LocalCheckpoint):
+        return [_verified_local(card, card.source)]
     if not isinstance(card.source, Download):
         raise TypeError(f"{card.id} is not a downloadable card")
     paths = []
@@ -242,3 +246,12 @@ def resolve(card: ModelCard, progress: DownloadProgress | None = None) -> list[P
                 _download(card, file, progress)
         paths.append(path)
     return paths
+
+
+def _verified_local(card: ModelCard, source: LocalCheckpoint) -> Path:
+    path = Path(source.path)
+    if not path.exists():
+        raise ModelUnavailableError(f"{card.title}: {path} is gone; add the checkpoint again.")
+    if sha256_of(path) != source.sha256:
+        raise ChecksumError(f"{card.title}: {path} changed since it was added; add it again.")
+    return path

@@ -19,9 +19,9 @@ def anime_upscale(
     progress: gr.Progress = gr.Progress(),
 ) -> common.TabResult:
     """Upscale anime art. ``scale`` 0 means the model's native scale."""
+    card = common.find_card(model)
     picture = common.read_upload(image)
-    card = MODELS.get(model) if model in MODELS else None
-    noise_level = int(noise) if card and card.noise_levels else None
+    noise_level = int(noise) if card.noise_levels else None
 
     def work() -> tasks.Picture:
         return tasks.anime_upscale(
@@ -30,15 +30,15 @@ def anime_upscale(
             scale=int(scale) or None,
             noise=noise_level,
             tile=int(tile or 0),
-            progress=common.gradio_progress(progress, card.title if card else model),
+            progress=common.gradio_progress(progress, card.title),
         )
 
     result, seconds = common.run_task(work)
-    return common.publish(picture, result, MODELS.get(model), seconds)
+    return common.publish(picture, result, card, seconds)
 
 
 def _model_changed(model: str) -> tuple[str, dict, dict]:
-    card = MODELS.get(model)
+    card = common.find_card(model)
     scales = tasks.anime_scales(card)
     return (
         common.model_info(model),
@@ -53,12 +53,18 @@ def _model_changed(model: str) -> tuple[str, dict, dict]:
     )
 
 
-def build() -> None:
+def build() -> gr.Dropdown:
+    """Lay out the tab; returns the model menu so other tabs can refresh it."""
     default = MODELS.default_for("anime")
     with gr.Row():
         with gr.Column():
             image = UploadedImage(label="Input image", type="filepath", height=360)
-            model = gr.Dropdown(common.model_choices("anime"), value=default.id, label="Model")
+            model = gr.Dropdown(
+                common.model_choices("anime"),
+                value=default.id,
+                label="Model",
+                allow_custom_value=True,
+            )
             info = gr.Markdown(default.summary())
             scale = gr.Radio(tasks.anime_scales(default), value=default.native_scale, label="Scale")
             noise = gr.Slider(-1, 3, value=0, step=1, label="Denoise level", visible=False)
@@ -77,3 +83,4 @@ def build() -> None:
         api_name="anime_upscale",
         concurrency_id=common.MODEL_CONCURRENCY_ID,
     )
+    return model

@@ -14,7 +14,8 @@ import numpy as np
 
 from pipelines.errors import RestorationError
 from pipelines.images import Picture, load_image, output_name, resize_plane, save_png
-from pipelines.registry import MODELS, ModelCard, Task
+from pipelines.registry import ModelCard, Task, cards_for, lookup
+from pipelines.weights import card_state
 
 DISPLAY_MAX_SIDE = 2048
 MODEL_CONCURRENCY_ID = "model"
@@ -31,15 +32,33 @@ def output_root() -> Path:
     return root
 
 
+def _choice_label(card: ModelCard) -> str:
+    state = card_state(card).state
+    mark = {"downloadable": f" — download {card.size_mb:g} MB", "unavailable": " — unavailable"}
+    return f"{card.title} ({card.id}){mark.get(state, '')}"
+
+
 def model_choices(task: Task) -> list[tuple[str, str]]:
-    return [(f"{card.title} ({card.id})", card.id) for card in MODELS.for_task(task)]
+    """Dropdown choices for a task, built-in and session models, with their state."""
+    return [(_choice_label(card), card.id) for card in cards_for(task)]
+
+
+def find_card(model_id: str) -> ModelCard:
+    """The card for a dropdown or API value, or a readable ``gr.Error``."""
+    try:
+        return lookup(model_id)
+    except RestorationError as error:
+        raise gr.Error(str(error)) from None
 
 
 def model_info(model_id: str) -> str:
     try:
-        return MODELS.get(model_id).summary()
+        card = lookup(model_id)
     except RestorationError as error:
         return str(error)
+    state = card_state(card)
+    note = "" if state.usable else f"\n\n*{state.state}: {state.detail}*"
+    return card.summary() + note
 
 
 def read_upload(path: str | None) -> Picture:

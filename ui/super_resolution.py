@@ -24,10 +24,10 @@ def super_resolution(
     progress: gr.Progress = gr.Progress(),
 ) -> common.TabResult:
     """Upscale a photo. Returns (before/after pair, full-resolution PNG, a note)."""
+    card = common.find_card(model)
     picture = common.read_upload(image)
-    card = MODELS.get(model) if model in MODELS else None
     target = _target(size_mode, size_value)
-    noise_level = int(noise) if card and card.noise_levels else None
+    noise_level = int(noise) if card.noise_levels else None
 
     def work() -> tasks.Picture:
         return tasks.super_resolution(
@@ -37,11 +37,11 @@ def super_resolution(
             target=target,
             noise=noise_level,
             tile=int(tile or 0),
-            progress=common.gradio_progress(progress, card.title if card else model),
+            progress=common.gradio_progress(progress, card.title),
         )
 
     result, seconds = common.run_task(work)
-    return common.publish(picture, result, MODELS.get(model), seconds)
+    return common.publish(picture, result, card, seconds)
 
 
 def _target(size_mode: str, size_value: int) -> tasks.TargetSize | None:
@@ -63,7 +63,7 @@ def _target(size_mode: str, size_value: int) -> tasks.TargetSize | None:
 
 
 def _model_changed(model: str) -> tuple[str, dict, dict]:
-    card = MODELS.get(model)
+    card = common.find_card(model)
     return (
         common.model_info(model),
         gr.update(value=card.native_scale),
@@ -77,12 +77,15 @@ def _model_changed(model: str) -> tuple[str, dict, dict]:
     )
 
 
-def build() -> None:
+def build() -> gr.Dropdown:
+    """Lay out the tab; returns the model menu so other tabs can refresh it."""
     default = MODELS.default_for("sr")
     with gr.Row():
         with gr.Column():
             image = UploadedImage(label="Input image", type="filepath", height=360)
-            model = gr.Dropdown(common.model_choices("sr"), value=default.id, label="Model")
+            model = gr.Dropdown(
+                common.model_choices("sr"), value=default.id, label="Model", allow_custom_value=True
+            )
             info = gr.Markdown(default.summary())
             with gr.Row():
                 size_mode = gr.Radio(SIZE_MODES, value="Scale factor", label="Output size by")
@@ -113,3 +116,4 @@ def build() -> None:
         api_name="super_resolution",
         concurrency_id=common.MODEL_CONCURRENCY_ID,
     )
+    return model
