@@ -184,6 +184,7 @@ def _fetch_from_hub(file: RemoteFile, staging: Path, progress: DownloadProgress 
         revision=file.revision,
         local_dir=staging,
         tqdm_class=_progress_bar(progress, file.filename),
+        endpoint=os.environ.get("HF_ENDPOINT") or None,
     )
     return Path(fetched)
 
