@@ -202,3 +202,27 @@ def test_graph_spandrel_does_not_compute_is_refused(
 def test_other_families_have_no_conversion() -> None:
     with pytest.raises(InvalidOptionError, match="no PyTorch conversion"):
         ncnn_to_torch.convert(MODELS.get("span-x4-ch48"), 4)
+
+
+@pytest.mark.parametrize(
+    ("model_id", "scale"), [("realesrgan-x4plus", 4), ("realesr-animevideov3", 2)]
+)
+def test_the_task_path_runs_bundled_weights_in_pytorch_and_agrees_with_ncnn(
+    model_id: str, scale: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """RESTORATION_BACKEND picks the runtime; the two backends check each other."""
+    from pipelines import tasks
+    from pipelines.images import load_image
+    from tests.conftest import natural_image, psnr
+
+    monkeypatch.setenv("RESTORATION_WEIGHTS_DIR", str(tmp_path))
+    picture = load_image(natural_image(30, 22))
+    task = tasks.super_resolution if model_id == "realesrgan-x4plus" else tasks.anime_upscale
+    options = {"outscale": scale} if task is tasks.super_resolution else {"scale": scale}
+    monkeypatch.setenv("RESTORATION_BACKEND", "torch")
+    torch_out = task(picture, model_id, **options).rgb
+    monkeypatch.setenv("RESTORATION_BACKEND", "ncnn")
+    ncnn_out = task(picture, model_id, **options).rgb
+    assert torch_out.shape == ncnn_out.shape == (22 * scale, 30 * scale, 3)
+    to_uint8 = lambda a: np.round(a * 255).astype(np.uint8)  # noqa: E731
+    assert psnr(to_uint8(torch_out), to_uint8(ncnn_out)) >= 40

