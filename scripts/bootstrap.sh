@@ -52,9 +52,9 @@ if [ ! -f "$STAMP" ]; then
   # torch first, so nothing else pulls a different build.
   "$VENV/bin/python" -m pip install -q "$(grep -E '^torch==' requirements.txt)" "$(grep -E '^torchvision==' requirements.txt)"
   "$VENV/bin/python" -m pip install -q -r requirements.txt
+  if [ "$PROFILE" = test ]; then "$VENV/bin/python" -m pip install -q -r requirements-dev.txt; fi
+  # Last, so pip's resolver never sees their undeclared-on-purpose dependencies.
   "$VENV/bin/python" -m pip install -q --no-deps -r requirements-nodeps.txt
-  [ "$PROFILE" = test ] && "$VENV/bin/python" -m pip install -q -r requirements-dev.txt
-  "$VENV/bin/python" -m pip check >/dev/null 2>&1 || true
   touch "$STAMP"
 fi
 echo ">> environment ready ($PROFILE)"
