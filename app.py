@@ -14,7 +14,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
-from ui import anime, common, models, super_resolution
+from ui import anime, common, evaluation, models, super_resolution
 
 TITLE = "Restoration Lab"
 QUEUE_SIZE = int(os.environ.get("RESTORATION_QUEUE_SIZE", "16"))
@@ -32,6 +32,8 @@ def build_demo() -> gr.Blocks:
             sr_menu = super_resolution.build()
         with gr.Tab("Anime / 2D", id="anime"):
             anime_menu = anime.build()
+        with gr.Tab("Evaluation", id="evaluation"):
+            evaluation.build()
         with gr.Tab("Models", id="models"):
             models.build([(sr_menu, "sr"), (anime_menu, "anime")])
     # Heavy model work shares one slot: two models at once would only fight over 2 cores.

@@ -61,6 +61,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         os.environ,
         GRADIO_ANALYTICS_ENABLED="False",
         RESTORATION_OUTPUT_DIR=str(tmp_path_factory.mktemp("outputs")),
+        RESTORATION_LEADERBOARD_DB=str(tmp_path_factory.mktemp("leaderboard") / "lb.sqlite"),
     )
     with log.open("w") as sink:
         process = subprocess.Popen(
