@@ -92,6 +92,7 @@ def _run_one(args: argparse.Namespace, source: Path, many: bool) -> Path:
         target = None
         if args.width or args.height or args.shortest_side:
             target = tasks.TargetSize(args.width, args.height, args.shortest_side)
+        messages: list[str] = []
         result = tasks.super_resolution(
             picture,
             args.model,
@@ -99,7 +100,12 @@ def _run_one(args: argparse.Namespace, source: Path, many: bool) -> Path:
             target=target,
             noise=args.noise,
             tile=args.tile,
+            enhance_faces=args.faces,
+            face_fidelity=args.face_fidelity,
+            progress=lambda _fraction, message: messages.append(message),
         )
+        if args.faces and messages:
+            print(f"{source.name}: {messages[-1]}", file=sys.stderr)  # faces found, or none
     else:
         result = tasks.anime_upscale(
             picture, args.model, scale=args.scale, noise=args.noise, tile=args.tile
@@ -182,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "task",
         choices=sorted(TASK_ALIASES),
-        help="; ".join(f"{k}: {v}" for k, v in TASK_TITLES.items()),
+        help="; ".join(f"{k}: {TASK_TITLES[k]}" for k in sorted(set(TASK_ALIASES.values()))),
     )
     run.add_argument(
         "--model",
@@ -197,6 +203,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scale", type=int, help="anime: scale (a model scale or a power of one)")
     run.add_argument("--noise", type=int, help="denoise level for models that have one")
     run.add_argument("--tile", type=int, default=0, help="tile size in input pixels (0 = auto)")
+    run.add_argument(
+        "--faces",
+        metavar="MODEL",
+        help="sr: enhance faces after upscaling with gfpgan-v1.4 or codeformer (non-commercial)",
+    )
+    run.add_argument(
+        "--face-fidelity",
+        type=float,
+        default=0.5,
+        help="sr --faces codeformer: 0 = strongest restoration, 1 = closest to the input",
+    )
     run.set_defaults(handler=_run)
     return parser
 

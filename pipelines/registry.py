@@ -16,9 +16,13 @@ from typing import Literal
 
 from pipelines.errors import UnknownModelError
 
-Task = Literal["sr", "anime"]
+Task = Literal["sr", "anime", "face"]
 Backend = Literal["ncnn", "torch", "classical"]
-TASK_TITLES: dict[str, str] = {"sr": "Super-resolution", "anime": "Anime / 2D upscaling"}
+TASK_TITLES: dict[str, str] = {
+    "sr": "Super-resolution",
+    "anime": "Anime / 2D upscaling",
+    "face": "Face enhancement",
+}
 
 
 @dataclass(frozen=True)
@@ -578,6 +582,98 @@ CARDS: tuple[ModelCard, ...] = (
         size_mb=0,
         source=Builtin(),
         guidance="Lanczos-3 resampling: slightly sharper than bicubic, with ringing at edges.",
+    ),
+    ModelCard(
+        id="gfpgan-v1.4",
+        tasks=("face",),
+        title="GFPGAN v1.4",
+        family="gfpgan",
+        backend="torch",
+        architecture="GFPGAN",
+        scales=(1,),
+        license="Apache-2.0",
+        size_mb=348.6,
+        source=_github(
+            "GFPGANv1.4.pth",
+            "TencentARC/GFPGAN/releases/download/v1.3.0",
+            348632874,
+            "e2cd4703ab14f4d01fd1383a8a8b266f9a5833dacee8e6a79d3bf21a1b6be5ad",
+        ),
+        url="https://github.com/TencentARC/GFPGAN",
+        default_for=("face",),
+        guidance=(
+            "Blind face restoration with a StyleGAN2 face prior, run on every detected face "
+            "after upscaling: natural, sharp faces from blurry or tiny ones. Can smooth skin "
+            "and change fine identity details; about 15 s per face on a CPU."
+        ),
+    ),
+    ModelCard(
+        id="codeformer",
+        tasks=("face",),
+        title="CodeFormer",
+        family="codeformer",
+        backend="torch",
+        architecture="CodeFormer",
+        scales=(1,),
+        license="S-Lab License 1.0",
+        non_commercial=True,
+        size_mb=376.6,
+        source=_github(
+            "codeformer.pth",
+            "sczhou/CodeFormer/releases/download/v0.1.0",
+            376637898,
+            "1009e537e0c2a07d4cabce6355f53cb66767cd4b4297ec7a4a64ca4b8a5684b7",
+        ),
+        url="https://github.com/sczhou/CodeFormer",
+        guidance=(
+            "Face restoration with a learned codebook and a fidelity weight: 0 restores most "
+            "strongly (best on badly degraded faces), 1 stays closest to the input; 0.5 is "
+            "the usual balance. Slower than GFPGAN (about 30 s per face on a CPU)."
+        ),
+    ),
+    ModelCard(
+        id="retinaface-resnet50",
+        tasks=("face",),
+        title="RetinaFace ResNet-50 (face detector)",
+        family="retinaface",
+        backend="torch",
+        scales=(1,),
+        license="MIT",
+        size_mb=109.5,
+        source=_github(
+            "detection_Resnet50_Final.pth",
+            "xinntao/facexlib/releases/download/v0.1.0",
+            109497761,
+            "6d1de9c2944f2ccddca5f5e010ea5ae64a39845a86311af6fdf30841b0a5a16d",
+        ),
+        url="https://github.com/biubug6/Pytorch_Retinaface",
+        guidance=(
+            "Finds faces and their eyes, nose and mouth corners for face enhancement; "
+            "GFPGAN and CodeFormer need it. Not a restoration model itself."
+        ),
+    ),
+    ModelCard(
+        id="parsenet",
+        tasks=("face",),
+        title="ParseNet (face parsing)",
+        family="parsenet",
+        backend="torch",
+        scales=(1,),
+        license="CC BY-NC-SA 4.0 (PSFR-GAN)",
+        non_commercial=True,
+        size_mb=85.3,
+        source=_github(
+            "parsing_parsenet.pth",
+            "xinntao/facexlib/releases/download/v0.2.2",
+            85331193,
+            "3d558d8d0e42c20224f13cf5a29c79eba2d59913419f945545d8cf7b72920de2",
+        ),
+        url="https://github.com/chaofengc/PSFRGAN",
+        guidance=(
+            "Optional face-parsing masks for face enhancement: once downloaded, each restored "
+            "face is blended in along its skin, eyes, brows, nose and mouth instead of a "
+            "feathered square. Never downloaded automatically (non-commercial weights)."
+        ),
     ),
 )
 

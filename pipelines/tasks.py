@@ -18,6 +18,8 @@ from pipelines.images import Picture, resize_plane
 from pipelines.registry import TASK_TITLES, ModelCard, Task, lookup
 
 MAX_OUTSCALE = 16.0
+FACE_STEP_START = 0.6
+"""Where the progress bar stands when face enhancement takes over from the upscaler."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ def super_resolution(
     target: TargetSize | None = None,
     noise: int | None = None,
     tile: int = 0,
+    enhance_faces: str | None = None,
+    face_fidelity: float = 0.5,
     progress: ProgressFn = no_progress,
 ) -> Picture:
     """Upscale a photo with an SR model.
@@ -106,7 +110,10 @@ def super_resolution(
     The model runs at the native scale that best reaches ``outscale`` (default: the
     model's largest) and the result is resized to the exact output size, as
     Real-ESRGAN's ``--outscale`` does. ``target`` asks for a width, height or
-    shortest side instead.
+    shortest side instead. ``enhance_faces`` names a face model (``gfpgan-v1.4``,
+    ``codeformer``) that then restores every detected face, with CodeFormer's
+    ``face_fidelity`` (0 = strongest restoration, 1 = closest to the input); its
+    outcome ("2 faces enhanced…", "no faces found…") is the last progress message.
     """
     card = _card_for("sr", model_id)
     if target is not None:
@@ -116,7 +123,31 @@ def super_resolution(
     size = (max(1, round(picture.width * outscale)), max(1, round(picture.height * outscale)))
     if size == (picture.width * scale, picture.height * scale):
         size = None
-    return _upscale(picture, card, [(scale, noise)], size, tile, progress)
+    if not enhance_faces:
+        return _upscale(picture, card, [(scale, noise)], size, tile, progress)
+    from pipelines import faces
+
+    # Loaded first: missing face weights fail before a long upscale, not after it.
+    enhancer = faces.load_enhancer(enhance_faces, face_fidelity)
+    upscaled = _upscale(
+        picture, card, [(scale, noise)], size, tile, _scaled(progress, 0.0, FACE_STEP_START)
+    )
+    result = enhancer(
+        upscaled.rgb,
+        picture.rgb,
+        upscaled.width / picture.width,
+        _scaled(progress, FACE_STEP_START, 1.0),
+    )
+    return upscaled.with_pixels(result.rgb, upscaled.alpha)
+
+
+def _scaled(progress: ProgressFn, start: float, end: float) -> ProgressFn:
+    """``progress`` for one step of a task: the step's 0..1 mapped onto start..end."""
+
+    def report(fraction: float, message: str) -> None:
+        progress(start + (end - start) * fraction, message)
+
+    return report
 
 
 def anime_passes(card: ModelCard, scale: int, noise: int | None) -> list[tuple[int, int | None]]:

@@ -6,11 +6,13 @@ import gradio as gr
 
 from pipelines import tasks
 from pipelines.errors import InvalidOptionError
+from pipelines.faces import face_models
 from pipelines.registry import MODELS
 from ui import common
 from ui.components import UploadedImage
 
 SIZE_MODES = ["Scale factor", "Width", "Height", "Shortest side"]
+FACES_OFF = "off"
 
 
 def super_resolution(
@@ -21,13 +23,25 @@ def super_resolution(
     size_value: int = 0,
     noise: int = -1,
     tile: int = 0,
+    faces: str = FACES_OFF,
+    face_fidelity: float = 0.5,
     progress: gr.Progress = gr.Progress(),
 ) -> common.TabResult:
-    """Upscale a photo. Returns (before/after pair, full-resolution PNG, a note)."""
+    """Upscale a photo, optionally enhancing its faces (``faces``: off, gfpgan-v1.4, codeformer).
+
+    Returns (before/after pair, full-resolution PNG, a note).
+    """
     card = common.find_card(model)
     picture = common.read_upload(image)
     target = _target(size_mode, size_value)
     noise_level = int(noise) if card.noise_levels else None
+    face_model = None if faces in (None, "", FACES_OFF) else faces
+    messages: list[str] = []
+    report = common.gradio_progress(progress, card.title)
+
+    def tracked(fraction: float, message: str) -> None:
+        messages.append(message)
+        report(fraction, message)
 
     def work() -> tasks.Picture:
         return tasks.super_resolution(
@@ -37,11 +51,32 @@ def super_resolution(
             target=target,
             noise=noise_level,
             tile=int(tile or 0),
-            progress=common.gradio_progress(progress, card.title),
+            enhance_faces=face_model,
+            face_fidelity=float(face_fidelity),
+            progress=tracked,
         )
 
     result, seconds = common.run_task(work)
-    return common.publish(picture, result, card, seconds)
+    pair, full, note = common.publish(picture, result, card, seconds)
+    if face_model and messages:
+        note += f" · {messages[-1]}"  # the face step's outcome: how many faces, which mask
+    return pair, full, note
+
+
+def _face_choices() -> list[tuple[str, str]]:
+    choices = [("Off", FACES_OFF)]
+    for card in face_models():
+        mark = " — non-commercial" if card.non_commercial else ""
+        choices.append((f"{card.title}{mark}", card.id))
+    return choices
+
+
+def _faces_changed(faces: str) -> dict:
+    """The fidelity slider is CodeFormer's w: shown only when CodeFormer is chosen."""
+    architecture = ""
+    if faces and faces != FACES_OFF:
+        architecture = common.find_card(faces).architecture
+    return gr.update(visible=architecture == "CodeFormer")
 
 
 def _target(size_mode: str, size_value: int) -> tasks.TargetSize | None:
@@ -100,6 +135,21 @@ def build() -> gr.Dropdown:
                 label="Tile size (0 = automatic)",
                 info="Smaller tiles use less memory on large images.",
             )
+            faces = gr.Dropdown(
+                _face_choices(),
+                value=FACES_OFF,
+                label="Enhance faces",
+                info="Restore each detected face after upscaling (GFPGAN or CodeFormer).",
+            )
+            face_fidelity = gr.Slider(
+                0,
+                1,
+                value=0.5,
+                step=0.05,
+                label="Face fidelity (CodeFormer)",
+                info="0 = strongest restoration, 1 = closest to the input.",
+                visible=False,
+            )
             run = gr.Button("Upscale", variant="primary")
         with gr.Column():
             slider = gr.ImageSlider(label="Before / after", type="filepath", format="png")
@@ -109,9 +159,10 @@ def build() -> gr.Dropdown:
     model.change(
         _model_changed, model, [info, outscale, noise], api_visibility="private", queue=False
     )
+    faces.change(_faces_changed, faces, face_fidelity, api_visibility="private", queue=False)
     run.click(
         super_resolution,
-        [image, model, outscale, size_mode, size_value, noise, tile],
+        [image, model, outscale, size_mode, size_value, noise, tile, faces, face_fidelity],
         [slider, download, note],
         api_name="super_resolution",
         concurrency_id=common.MODEL_CONCURRENCY_ID,
