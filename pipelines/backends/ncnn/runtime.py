@@ -136,7 +136,7 @@ def vulkan_device() -> int | None:
     setting = os.environ.get(VULKAN_ENV, "").strip()
     if setting == "0":
         return None
-    kinds = _probe()
+    kinds = vulkan_device_types()
     if setting == "1":
         if not kinds:
             raise ModelUnavailableError(
@@ -148,8 +148,8 @@ def vulkan_device() -> int | None:
     return real[0] if real else None
 
 
-def _probe() -> list[int]:
-    """The type of each Vulkan device (ncnn's ``GpuInfo.type()``), probed once."""
+def vulkan_device_types() -> list[int]:
+    """The type of each Vulkan device ncnn sees (``GpuInfo.type()``; 3 = CPU), probed once."""
     global _device_kinds
     with _probe_lock:
         if _device_kinds is None:

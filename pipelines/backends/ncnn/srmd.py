@@ -11,6 +11,8 @@ edge padding (the shader clamps coordinates), output ``output`` trimmed by
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from pipelines.backends.ncnn.runtime import Recipe
@@ -58,7 +60,7 @@ def recipe(card: ModelCard, scale: int, noise: int | None) -> Recipe:
     )
 
 
-def _stacker(noise: int | None):
+def _stacker(noise: int | None) -> Callable[[np.ndarray], np.ndarray]:
     """The preprocessing for one noise level: RGB planes plus the constant maps."""
     levels = DEGRADATION if noise is None or noise < 0 else np.append(DEGRADATION, noise / 255)
     levels = levels.astype(np.float32)

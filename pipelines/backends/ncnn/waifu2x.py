@@ -3,7 +3,7 @@
 As in waifu2x-ncnn-vulkan's CPU path: RGB in [0, 1] into blob ``Input1``, output
 ``Eltwise4``. The border is padded by repeating the edge pixel (not reflected).
 The networks crop their own padding, so the output needs no trim. Context padding
-(``prepadding``): CUNet 18 px at x2 and for the plain x2 model, 28 px for the
+(``prepadding``): CUNet 18 px at x2 (with or without denoising) and 28 px for the
 denoise-only x1 models; upconv_7 7 px. Each tile's core is rounded up to a multiple
 of 2 at x2 and of 4 at x1 (CUNet's U-Net downsamples), the extra taken from the
 image or the padding at the bottom/right and dropped from the output.
