@@ -11,11 +11,15 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines.errors import RestorationError
 from pipelines.registry import MODELS, TASK_TITLES
+
+if TYPE_CHECKING:
+    from pipelines.images import Picture
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 TASK_ALIASES = {"sr": "sr", "super-resolution": "sr", "anime": "anime"}
@@ -83,33 +87,46 @@ def _destination(output: Path, many: bool, name: str) -> Path:
     return output
 
 
-def _run_one(args: argparse.Namespace, source: Path, many: bool) -> Path:
+def _run_sr(args: argparse.Namespace, picture: Picture, source: Path) -> Picture:
     from pipelines import tasks
+
+    target = None
+    if args.width or args.height or args.shortest_side:
+        target = tasks.TargetSize(args.width, args.height, args.shortest_side)
+    messages: list[str] = []
+    result = tasks.super_resolution(
+        picture,
+        args.model,
+        outscale=args.outscale,
+        target=target,
+        noise=args.noise,
+        tile=args.tile,
+        enhance_faces=args.faces,
+        face_fidelity=args.face_fidelity,
+        progress=lambda _fraction, message: messages.append(message),
+    )
+    if args.faces and messages:
+        print(f"{source.name}: {messages[-1]}", file=sys.stderr)  # faces found, or none
+    return result
+
+
+def _run_anime(args: argparse.Namespace, picture: Picture, source: Path) -> Picture:
+    from pipelines import tasks
+
+    return tasks.anime_upscale(
+        picture, args.model, scale=args.scale, noise=args.noise, tile=args.tile
+    )
+
+
+TaskRunner = Callable[[argparse.Namespace, "Picture", Path], "Picture"]
+TASK_RUNNERS: dict[str, TaskRunner] = {"sr": _run_sr, "anime": _run_anime}
+"""One function per task: reads the task's own options from ``args``."""
+
+
+def _run_one(args: argparse.Namespace, source: Path, many: bool) -> Path:
     from pipelines.images import load_image, output_name, save_png
 
-    picture = load_image(source)
-    if args.task == "sr":
-        target = None
-        if args.width or args.height or args.shortest_side:
-            target = tasks.TargetSize(args.width, args.height, args.shortest_side)
-        messages: list[str] = []
-        result = tasks.super_resolution(
-            picture,
-            args.model,
-            outscale=args.outscale,
-            target=target,
-            noise=args.noise,
-            tile=args.tile,
-            enhance_faces=args.faces,
-            face_fidelity=args.face_fidelity,
-            progress=lambda _fraction, message: messages.append(message),
-        )
-        if args.faces and messages:
-            print(f"{source.name}: {messages[-1]}", file=sys.stderr)  # faces found, or none
-    else:
-        result = tasks.anime_upscale(
-            picture, args.model, scale=args.scale, noise=args.noise, tile=args.tile
-        )
+    result = TASK_RUNNERS[args.task](args, load_image(source), source)
     destination = _destination(Path(args.output), many, output_name(result, args.model))
     return save_png(result, destination)
 

@@ -16,12 +16,14 @@ from typing import Literal
 
 from pipelines.errors import UnknownModelError
 
-Task = Literal["sr", "anime", "face"]
+Task = Literal["sr", "anime", "face", "colorize", "inpaint"]
 Backend = Literal["ncnn", "torch", "classical"]
 TASK_TITLES: dict[str, str] = {
     "sr": "Super-resolution",
     "anime": "Anime / 2D upscaling",
     "face": "Face enhancement",
+    "colorize": "Colorization",
+    "inpaint": "Inpainting",
 }
 
 
@@ -164,7 +166,10 @@ class Registry:
         for card in self._cards.values():
             if task in card.default_for:
                 return card
-        return self.for_task(task)[0]
+        offered = self.for_task(task)
+        if not offered:
+            raise UnknownModelError(f"No model offers {TASK_TITLES[task].lower()} yet.")
+        return offered[0]
 
 
 def _realesrgan(stem: str) -> Bundled:
