@@ -119,3 +119,24 @@ def test_unknown_model_is_a_readable_error(client: Client, tmp_path: Path) -> No
     natural_image(10, 10).save(path)
     with pytest.raises(Exception, match="no-such-model"):
         _sr(client, path, "no-such-model", outscale=2)
+
+
+def test_every_component_has_a_frontend(live_server: str) -> None:
+    """Gradio's browser code knows only its own components: any other type (e.g. a subclass
+    that does not name gr.Image's frontend) renders as an endless "Loading..."."""
+    import json
+    import urllib.request
+
+    import gradio
+
+    with urllib.request.urlopen(live_server + "config", timeout=30) as response:
+        config = json.load(response)
+    types = {component["type"] for component in config["components"]}
+    builtin = {
+        value.__name__.lower()
+        for value in vars(gradio).values()
+        if isinstance(value, type) and issubclass(value, gradio.blocks.Block)
+    }
+    assert "image" in types and "imageslider" in types
+    internal = {"tabitem", "form", "api"}  # layout helpers and gr.api endpoints
+    assert types <= builtin | internal, f"no frontend for {types - builtin - internal}"

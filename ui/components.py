@@ -15,6 +15,9 @@ class UploadedImage(gr.Image):
     are lost. Validation and decoding happen in ``pipelines.images`` instead.
     """
 
+    def get_block_name(self) -> str:
+        return "image"  # the browser renders it with gr.Image's own frontend
+
     def preprocess(self, payload: Any) -> Any:
         if payload is None:
             return None
