@@ -33,9 +33,10 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Anime / 2D", id="anime"):
             anime_menu = anime.build()
         with gr.Tab("Evaluation", id="evaluation"):
-            evaluation.build()
+            show_stored_leaderboard = evaluation.build()
         with gr.Tab("Models", id="models"):
             models.build([(sr_menu, "sr"), (anime_menu, "anime")])
+        show_stored_leaderboard(demo)
     # Heavy model work shares one slot: two models at once would only fight over 2 cores.
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return demo

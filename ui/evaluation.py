@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,8 @@ def drill_down(image: str | None, folder: str | None) -> list[tuple[str, str]]:
     return items + [(str(p), p.stem) for p in outputs]
 
 
-def build() -> None:
+def build() -> Callable[[gr.Blocks], None]:
+    """Lay out the tab; returns a function that wires showing the stored table on page load."""
     """Lay out the tab and wire its events."""
     metric_names = METRICS.names()
     choices = _model_choices("sr")
@@ -205,3 +207,13 @@ def build() -> None:
         api_name="leaderboard",
     )
     image.change(drill_down, [image, folder], gallery, api_visibility="private", queue=False)
+
+    def on_load(demo: gr.Blocks) -> None:
+        demo.load(
+            leaderboard,
+            [task, dataset, degradation],
+            [header, table, records, bars, scatter],
+            api_visibility="private",
+        )
+
+    return on_load
