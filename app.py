@@ -14,7 +14,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
-from ui import anime, common, evaluation, models, super_resolution
+from ui import anime, colorize, common, evaluation, inpaint, models, super_resolution
 
 TITLE = "Restoration Lab"
 QUEUE_SIZE = int(os.environ.get("RESTORATION_QUEUE_SIZE", "16"))
@@ -32,10 +32,15 @@ def build_demo() -> gr.Blocks:
             sr_menu = super_resolution.build()
         with gr.Tab("Anime / 2D", id="anime"):
             anime_menu = anime.build()
+        with gr.Tab("Inpainting", id="inpaint"):
+            inpaint_menu = inpaint.build()
+        with gr.Tab("Colorize", id="colorize"):
+            colorize_menu = colorize.build()
         with gr.Tab("Evaluation", id="evaluation"):
             show_stored_leaderboard = evaluation.build()
         with gr.Tab("Models", id="models"):
-            models.build([(sr_menu, "sr"), (anime_menu, "anime")])
+            menus = [(sr_menu, "sr"), (anime_menu, "anime"), (inpaint_menu, "inpaint")]
+            models.build([*menus, (colorize_menu, "colorize")])
         show_stored_leaderboard(demo)
     # Heavy model work shares one slot: two models at once would only fight over 2 cores.
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)

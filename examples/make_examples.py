@@ -58,6 +58,7 @@ def main() -> None:
     _downscaled(data.astronaut(), (128, 128)).save(HERE / "astronaut_small.png")
     _downscaled(data.coffee(), (150, 100)).save(HERE / "coffee_small.png")
     _downscaled(data.chelsea(), (150, 100)).save(HERE / "chelsea_small.png")
+    _downscaled(data.coffee(), (300, 200)).convert("L").save(HERE / "coffee_gray.png")
     _anime_drawing().save(HERE / "anime_small.png")
     logo = _anime_drawing(96).convert("RGBA")
     alpha = Image.new("L", logo.size, 0)

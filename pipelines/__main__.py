@@ -22,7 +22,13 @@ if TYPE_CHECKING:
     from pipelines.images import Picture
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
-TASK_ALIASES = {"sr": "sr", "super-resolution": "sr", "anime": "anime"}
+TASK_ALIASES = {
+    "sr": "sr",
+    "super-resolution": "sr",
+    "anime": "anime",
+    "colorize": "colorize",
+    "inpaint": "inpaint",
+}
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -118,8 +124,37 @@ def _run_anime(args: argparse.Namespace, picture: Picture, source: Path) -> Pict
     )
 
 
+def _run_colorize(args: argparse.Namespace, picture: Picture, source: Path) -> Picture:
+    from pipelines.colorize import DESATURATED_NOTE, colorize
+
+    messages: list[str] = []
+    result = colorize(
+        picture,
+        args.model,
+        render_factor=args.render_factor,
+        progress=lambda _fraction, message: messages.append(message),
+    )
+    if DESATURATED_NOTE in messages:
+        print(f"{source.name}: {DESATURATED_NOTE}", file=sys.stderr)
+    return result
+
+
+def _run_inpaint(args: argparse.Namespace, picture: Picture, source: Path) -> Picture:
+    from pipelines import inpaint
+
+    if not args.mask:
+        raise RestorationError("inpaint needs --mask MASK (same size as the image, white = fill).")
+    mask = inpaint.mask_from_file(args.mask, (picture.width, picture.height))
+    return inpaint.inpaint(picture, mask, args.model, dilate=args.dilate)
+
+
 TaskRunner = Callable[[argparse.Namespace, "Picture", Path], "Picture"]
-TASK_RUNNERS: dict[str, TaskRunner] = {"sr": _run_sr, "anime": _run_anime}
+TASK_RUNNERS: dict[str, TaskRunner] = {
+    "sr": _run_sr,
+    "anime": _run_anime,
+    "colorize": _run_colorize,
+    "inpaint": _run_inpaint,
+}
 """One function per task: reads the task's own options from ``args``."""
 
 
@@ -230,6 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.5,
         help="sr --faces codeformer: 0 = strongest restoration, 1 = closest to the input",
+    )
+    run.add_argument(
+        "--render-factor",
+        type=int,
+        help="colorize: render factor (input = 16·N px) for models with one; DDColor refuses it",
+    )
+    run.add_argument("--mask", help="inpaint: mask image, same size as the input (white = fill)")
+    run.add_argument(
+        "--dilate", type=int, default=0, help="inpaint: grow the mask by N pixels (0-64)"
     )
     run.set_defaults(handler=_run)
     return parser

@@ -82,6 +82,9 @@ def add_checkpoint(path: str | os.PathLike, name: str | None = None) -> ModelCar
             f"This session already holds {MAX_SESSION_MODELS} custom models; restart to add more."
         )
     stored = _store(source, digest)
+    colorizer = _colorizer_card(stored, source, digest, model_id, name)
+    if colorizer is not None:
+        return SESSION_MODELS.add(colorizer)
     try:
         restorer = torch_backend.load_checkpoint(stored)
     except RestorationError as error:
@@ -107,3 +110,31 @@ def add_checkpoint(path: str | os.PathLike, name: str | None = None) -> ModelCar
         guidance=f"Added this session; detected as {restorer.describe()}.",
     )
     return SESSION_MODELS.add(card)
+
+
+def _colorizer_card(
+    stored: Path, source: Path, digest: str, model_id: str, name: str | None
+) -> ModelCard | None:
+    """A colorize card when the file is a DDColor checkpoint (spandrel calls it a restorer)."""
+    from pipelines.backends.torch import colorizers, loader
+
+    try:
+        if not colorizers.is_ddcolor(loader.read_state_dict(stored)):
+            return None
+        colorizer = colorizers.load_file(stored, source.name)
+    except RestorationError as error:
+        stored.unlink(missing_ok=True)
+        raise type(error)(str(error).replace(stored.name, source.name)) from None
+    return ModelCard(
+        id=model_id,
+        tasks=("colorize",),
+        title=f"{name or source.stem} (custom)",
+        family="ddcolor",
+        backend="torch",
+        architecture=colorizers.DDCOLOR,
+        scales=(1,),
+        license="user-supplied: check the model's own licence",
+        size_mb=round(stored.stat().st_size / 1e6, 1),
+        source=LocalCheckpoint(str(stored), digest),
+        guidance=f"Added this session; detected as {colorizer.describe()}.",
+    )

@@ -199,6 +199,24 @@ def _google_drive(filename: str, file_id: str, size: int, sha256: str) -> Downlo
     return Download((RemoteFile(filename, sha256, size, url=url),))
 
 
+_DDCOLOR_REVISION = "e9e7b527709c8aeb2f5e1bf701e72fd468a13baa"
+_DDCOLOR_MODELSCOPE_SHA256 = "17c460d7e55b32a598370621d77173be59e03c24b0823f06821db23a50c263ce"
+# Single published source (docs/checkpoint-sources.md); a mismatch is caught on download.
+_DDCOLOR_ARTISTIC_SHA256 = "a591ee5beedad36de703d8977e92d0c30c1eedc6453fd1b300f3b460842a23a9"
+
+
+def _ddcolor(filename: str, sha256: str) -> RemoteFile:
+    """A checkpoint of the HF repo ``piddnad/DDColor-models`` at its pinned revision."""
+    return RemoteFile(
+        filename,
+        sha256,
+        911950059,
+        repo_id="piddnad/DDColor-models",
+        path_in_repo=filename,
+        revision=_DDCOLOR_REVISION,
+    )
+
+
 _WAIFU2X_NOISE = "Denoise level: -1 none, 0 light … 3 strong JPEG-artifact removal."
 _CUGAN_NOISE = "Denoise level: -1 conservative, 0 none, 1–3 stronger denoising."
 
@@ -565,6 +583,43 @@ CARDS: tuple[ModelCard, ...] = (
         guidance="Faster, lighter waifu2x for anime art at x2.",
     ),
     ModelCard(
+        id="ddcolor-modelscope",
+        tasks=("colorize",),
+        title="DDColor (ModelScope)",
+        family="ddcolor",
+        backend="torch",
+        architecture="DDColor",
+        scales=(1,),
+        license="Apache-2.0",
+        size_mb=912.0,
+        source=Download((_ddcolor("ddcolor_modelscope.pth", _DDCOLOR_MODELSCOPE_SHA256),)),
+        url="https://github.com/piddnad/DDColor",
+        default_for=("colorize",),
+        guidance=(
+            "Photo-realistic colorization of black-and-white photos (ConvNeXt-L, predicts "
+            "colour at 512 px; the output keeps the input's full-resolution lightness). "
+            "Natural, fairly saturated colours; can guess wrong colours for clothes and "
+            "objects. Large (912 MB); about 10 s per image on a CPU."
+        ),
+    ),
+    ModelCard(
+        id="ddcolor-artistic",
+        tasks=("colorize",),
+        title="DDColor artistic",
+        family="ddcolor",
+        backend="torch",
+        architecture="DDColor",
+        scales=(1,),
+        license="Apache-2.0",
+        size_mb=912.0,
+        source=Download((_ddcolor("ddcolor_artistic.pth", _DDCOLOR_ARTISTIC_SHA256),)),
+        url="https://github.com/piddnad/DDColor",
+        guidance=(
+            "DDColor trained on a larger, more varied set: more vivid, bolder colours than the "
+            "ModelScope weights, less faithful to typical photo colours."
+        ),
+    ),
+    ModelCard(
         id="bicubic",
         tasks=("sr", "anime"),
         title="Bicubic (baseline)",
@@ -678,6 +733,83 @@ CARDS: tuple[ModelCard, ...] = (
             "Optional face-parsing masks for face enhancement: once downloaded, each restored "
             "face is blended in along its skin, eyes, brows, nose and mouth instead of a "
             "feathered square. Never downloaded automatically (non-commercial weights)."
+        ),
+    ),
+    # Inpainting. The registry default is Telea because it always runs; the UI offers
+    # LaMa first whenever its weights are in the cache.
+    ModelCard(
+        id="opencv-telea",
+        tasks=("inpaint",),
+        title="OpenCV Telea",
+        family="telea",
+        backend="classical",
+        scales=(1,),
+        license="Apache-2.0 (OpenCV)",
+        size_mb=0,
+        source=Builtin(),
+        url="https://docs.opencv.org/4.x/df/d3d/tutorial_py_inpainting.html",
+        default_for=("inpaint",),
+        guidance=(
+            "Fast-marching fill from the hole's border (Telea 2004): instant, good for thin "
+            "scratches, dust and small blemishes. Smears and blurs holes wider than a few "
+            "pixels; cannot invent texture."
+        ),
+    ),
+    ModelCard(
+        id="opencv-ns",
+        tasks=("inpaint",),
+        title="OpenCV Navier-Stokes",
+        family="navier-stokes",
+        backend="classical",
+        scales=(1,),
+        license="Apache-2.0 (OpenCV)",
+        size_mb=0,
+        source=Builtin(),
+        url="https://docs.opencv.org/4.x/df/d3d/tutorial_py_inpainting.html",
+        guidance=(
+            "Fluid-dynamics fill (Bertalmio 2001) that continues edges into the hole: "
+            "slightly better along lines than Telea, just as blurry on large holes."
+        ),
+    ),
+    ModelCard(
+        id="patchmatch",
+        tasks=("inpaint",),
+        title="PatchMatch",
+        family="patchmatch",
+        backend="classical",
+        scales=(1,),
+        license="MIT (pypatchmatch)",
+        size_mb=1.6,
+        source=Bundled("patchmatch", ".", "pypatchmatch", "2.2.0"),
+        url="https://github.com/mauwii/PyPatchMatch",
+        guidance=(
+            "Copies matching patches from the rest of the image (Barnes 2009): keeps real "
+            "texture (grass, walls, fabric) on medium holes, in seconds on a CPU. Repeats "
+            "patterns and breaks structures it cannot see; 8-bit fill."
+        ),
+    ),
+    ModelCard(
+        id="lama",
+        tasks=("inpaint",),
+        title="LaMa (big-lama)",
+        family="lama",
+        backend="torch",
+        architecture="LaMa",
+        scales=(1,),
+        license="Apache-2.0",
+        size_mb=205.7,
+        source=_github(
+            "big-lama.pt",
+            "Sanster/models/releases/download/add_big_lama",
+            205669692,
+            "344c77bbcb158f17dd143070d1e789f38a66c04202311ae3a258ef66667a9ea9",
+        ),
+        url="https://github.com/advimman/lama",
+        guidance=(
+            "Large-mask inpainting with Fourier convolutions (Suvorov 2022): removes objects "
+            "and people and rebuilds plausible background and repeating structure. Best "
+            "quality here; about 1-10 s per region on a CPU. Can blur fine detail and "
+            "invent content; its file is read as data, never run as TorchScript."
         ),
     ),
 )

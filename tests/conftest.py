@@ -60,6 +60,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = dict(
         os.environ,
         GRADIO_ANALYTICS_ENABLED="False",
+        HF_HUB_OFFLINE="1",  # nothing outside this machine can be reached anyway
         RESTORATION_OUTPUT_DIR=str(tmp_path_factory.mktemp("outputs")),
         RESTORATION_LEADERBOARD_DB=str(tmp_path_factory.mktemp("leaderboard") / "lb.sqlite"),
     )

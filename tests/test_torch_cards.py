@@ -27,7 +27,9 @@ from tests.test_torch_backend import compact, esrgan, realesrgan_keys, swinir
 TORCH_CARDS = [
     card
     for card in MODELS
-    if card.backend == "torch" and isinstance(card.source, Download) and "face" not in card.tasks
+    if card.backend == "torch"
+    and isinstance(card.source, Download)
+    and {"sr", "anime"} & set(card.tasks)
 ]
 
 

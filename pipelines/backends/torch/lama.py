@@ -1,0 +1,98 @@
+"""LaMa inpainting through spandrel: a masked model, kept apart from the image-to-image engine.
+
+spandrel's ``LaMa.forward(image, mask)`` takes RGB in [0, 1] and a 1-channel mask
+(1 = hole), blanks the hole itself, and returns the full image with the hole filled and
+the rest passed through; sides must be multiples of 8 (at least 16), so the input is
+padded symmetrically (as IOPaint's ``pad_img_to_modulo`` does) and the pad cropped off.
+
+The official file (IOPaint's ``big-lama.pt``) is a TorchScript archive: its weights are
+read as data (``torchscript``), never run. ``.pth``/``.safetensors`` state dicts load
+through the usual safe loader.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pipelines.backends.torch import engine, loader, torchscript
+from pipelines.errors import ModelUnavailableError
+from pipelines.registry import ModelCard
+
+MULTIPLE = 8
+MINIMUM = 16
+
+_lock = threading.Lock()
+_loaded: dict[tuple[str, int, int], LamaFiller] = {}
+
+
+@dataclass(frozen=True)
+class LamaFiller:
+    """A loaded LaMa network; calling it fills an RGB float image where ``mask`` is True."""
+
+    net: Any
+    device: torch.device
+
+    def __call__(self, rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        height, width = mask.shape
+        pad_h, pad_w = _padding(height), _padding(width)
+        image = np.pad(rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
+        hole = np.pad(mask, ((0, pad_h), (0, pad_w)), mode="symmetric")
+        image_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
+        mask_t = torch.from_numpy(hole.astype(np.float32))[None, None]
+        with torch.inference_mode():
+            out = self.net(image_t.to(self.device), mask_t.to(self.device))
+        filled = out[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+        return np.ascontiguousarray(filled[:height, :width])
+
+
+def _padding(side: int) -> int:
+    target = max(MINIMUM, -(-side // MULTIPLE) * MULTIPLE)
+    return target - side
+
+
+def load(card: ModelCard) -> LamaFiller:
+    """The LaMa filler of ``card``, its file resolved (and checksummed) by the weights manager."""
+    from pipelines import weights
+
+    (path,) = weights.resolve(card)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _lock:
+        if key not in _loaded:
+            _loaded.clear()  # one LaMa at a time: each holds ~200 MB of weights
+            _loaded[key] = _build(path, card.title)
+        return _loaded[key]
+
+
+def read_weights(path: Path) -> loader.StateDict:
+    """LaMa's tensors from a TorchScript archive or a plain checkpoint, read as data."""
+    if torchscript.is_torchscript(path):
+        return torchscript.read_state_dict(path)
+    return loader.read_state_dict(path)
+
+
+def _build(path: Path, title: str) -> LamaFiller:
+    import spandrel
+
+    state_dict = spandrel.canonicalize_state_dict(read_weights(path))
+    support = loader.registry().get("LaMa")
+    if support is None or not support.detect(state_dict):
+        keys = ", ".join(list(state_dict)[:3])
+        raise ModelUnavailableError(
+            f"{path.name} is not a LaMa checkpoint, which {title} needs (first keys: {keys})."
+        )
+    try:
+        descriptor = support.architecture.load(state_dict)
+    except (KeyError, RuntimeError, ValueError) as error:
+        raise ModelUnavailableError(
+            f"{path.name} looks like LaMa but its weights do not fit the architecture ({error})."
+        ) from None
+    device = engine.choose_device(None)
+    descriptor.to(device).eval()
+    return LamaFiller(descriptor.model, device)
