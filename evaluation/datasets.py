@@ -23,7 +23,6 @@ dataset`) never drops anything silently: it raises on the first bad file.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import os
 import re
@@ -39,6 +38,7 @@ from typing import Any, Literal
 
 from pipelines.errors import InputImageError, RestorationError
 from pipelines.images import Picture, load_image
+from pipelines.tables import NamedTable
 from pipelines.weights import REPO_ROOT, cache_dir, offline, sha256_of
 
 DATASETS_DIR_ENV = "RESTORATION_DATASETS_DIR"
@@ -309,34 +309,16 @@ def _unique(entries: list[_Entry]) -> tuple[list[_Entry], list[Skipped]]:
 # ---------------------------------------------------------------- the table
 
 
-class DatasetRegistry:
+class DatasetRegistry(NamedTable[DatasetCard]):
     """An immutable table of dataset rows keyed by id (looked up case-insensitively)."""
 
+    kind = "dataset"
+    key_label = "id"
+    error = UnknownDatasetError
+    fold_case = True
+
     def __init__(self, cards: Iterable[DatasetCard]) -> None:
-        self._cards: dict[str, DatasetCard] = {}
-        for card in cards:
-            if card.id.lower() in self._cards:
-                raise ValueError(f"duplicate dataset id {card.id!r}")
-            self._cards[card.id.lower()] = card
-
-    def __iter__(self) -> Iterator[DatasetCard]:
-        return iter(self._cards.values())
-
-    def __len__(self) -> int:
-        return len(self._cards)
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._cards
-
-    def get(self, name: str) -> DatasetCard:
-        try:
-            return self._cards[name.lower()]
-        except KeyError:
-            close = difflib.get_close_matches(name.lower(), list(self._cards), n=3, cutoff=0.5)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise UnknownDatasetError(
-                f"Unknown dataset {name!r}.{hint} Known: {', '.join(self._cards)}."
-            ) from None
+        super().__init__(cards, key=lambda card: card.id)
 
 
 _HF = "https://huggingface.co/datasets/"

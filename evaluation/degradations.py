@@ -17,11 +17,10 @@ quantised to the 256 levels of uint8 and returned as float32.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import hashlib
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, ClassVar
@@ -31,6 +30,7 @@ import numpy as np
 
 from pipelines.errors import InvalidOptionError, RestorationError
 from pipelines.images import Picture
+from pipelines.tables import NamedTable, did_you_mean
 
 ImageKey = str | int
 _Degraded = tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any]]
@@ -497,41 +497,14 @@ def _stamp(image: np.ndarray, mask: np.ndarray, layer: np.ndarray, value: float)
 # ---------------------------------------------------------------- the table
 
 
-class DegradationRegistry:
+class DegradationRegistry(NamedTable[Degradation]):
     """An immutable table of degradation rows keyed by name; refuses duplicates."""
 
+    kind = "degradation"
+    error = UnknownDegradationError
+
     def __init__(self, rows: Iterable[Degradation]) -> None:
-        self._rows: dict[str, Degradation] = {}
-        for row in rows:
-            if row.name in self._rows:
-                raise ValueError(f"duplicate degradation name {row.name!r}")
-            self._rows[row.name] = row
-
-    def __iter__(self) -> Iterator[Degradation]:
-        return iter(self._rows.values())
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._rows
-
-    def names(self) -> list[str]:
-        return list(self._rows)
-
-    def get(self, name: str) -> Degradation:
-        try:
-            return self._rows[name]
-        except KeyError:
-            raise UnknownDegradationError(
-                f"Unknown degradation {name!r}.{_did_you_mean(name, self._rows)} "
-                f"Known: {', '.join(self._rows)}."
-            ) from None
-
-
-def _did_you_mean(name: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
-    return f" Did you mean {', '.join(close)}?" if close else ""
+        super().__init__(rows, key=lambda row: row.name)
 
 
 DEGRADATIONS = DegradationRegistry(
@@ -554,7 +527,7 @@ def create_degradation(name: str, **params: Any) -> Degradation:
     for key in params:
         if key not in allowed:
             raise InvalidOptionError(
-                f"{name} has no setting {key!r}.{_did_you_mean(key, allowed)} "
+                f"{name} has no setting {key!r}.{did_you_mean(key, allowed)} "
                 f"Settings: {', '.join(allowed)}."
             )
         if key in row.fixed and params[key] != getattr(row, key):

@@ -8,13 +8,13 @@ the guidance text shown in the UI.
 
 from __future__ import annotations
 
-import difflib
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 from pipelines.errors import UnknownModelError
+from pipelines.tables import NamedTable
 
 Task = Literal["sr", "anime", "face", "colorize", "inpaint"]
 Backend = Literal["ncnn", "torch", "classical"]
@@ -126,44 +126,28 @@ class ModelCard:
         return f"**{self.title}** · {scales} · {licence} · {self.size_mb:g} MB\n\n{self.guidance}"
 
 
-class Registry:
+class Registry(NamedTable[ModelCard]):
     """An immutable table of cards keyed by id; refuses duplicates."""
 
+    kind = "model"
+    key_label = "id"
+    error = UnknownModelError
+
     def __init__(self, cards: Iterable[ModelCard]) -> None:
-        self._cards: dict[str, ModelCard] = {}
-        for card in cards:
-            if card.id in self._cards:
-                raise ValueError(f"duplicate model id {card.id!r}")
-            self._cards[card.id] = card
+        super().__init__(cards, key=lambda card: card.id)
         for task in TASK_TITLES:
-            defaults = [c.id for c in self._cards.values() if task in c.default_for]
+            defaults = [c.id for c in self if task in c.default_for]
             if len(defaults) > 1:
                 raise ValueError(f"task {task!r} has several default models: {defaults}")
 
-    def __iter__(self) -> Iterator[ModelCard]:
-        return iter(self._cards.values())
-
-    def __len__(self) -> int:
-        return len(self._cards)
-
-    def __contains__(self, model_id: object) -> bool:
-        return model_id in self._cards
-
-    def get(self, model_id: str) -> ModelCard:
-        try:
-            return self._cards[model_id]
-        except KeyError:
-            close = difflib.get_close_matches(model_id, list(self._cards), n=3, cutoff=0.5)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise UnknownModelError(
-                f"Unknown model {model_id!r}.{hint} Run `python -m pipelines models` for the list."
-            ) from None
+    def unknown_message(self, name: str, hint: str) -> str:
+        return f"Unknown model {name!r}.{hint} Run `python -m pipelines models` for the list."
 
     def for_task(self, task: Task) -> list[ModelCard]:
-        return [card for card in self._cards.values() if task in card.tasks]
+        return [card for card in self if task in card.tasks]
 
     def default_for(self, task: Task) -> ModelCard:
-        for card in self._cards.values():
+        for card in self:
             if task in card.default_for:
                 return card
         offered = self.for_task(task)

@@ -8,8 +8,7 @@ project's: the super-resolution literature's convention (``psnr_y_sr``, ``ssim_y
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from evaluation.metrics.base import (
     UnknownMetricError,
     with_overrides,
 )
+from pipelines.tables import NamedTable
 
 IMPL_VERSION = "1"  # bump when a fast path's arithmetic changes
 PYIQA = "pyiqa 0.1.16"
@@ -32,37 +32,14 @@ _INF = float("inf")
 NIQE_MATLAB_FILE = "niqe_matlab_params.mat"
 
 
-class MetricTable:
+class MetricTable(NamedTable[MetricSpec]):
     """An immutable table of metric rows keyed by name; refuses duplicates."""
 
+    kind = "metric"
+    error = UnknownMetricError
+
     def __init__(self, rows: Iterable[MetricSpec]) -> None:
-        self._rows: dict[str, MetricSpec] = {}
-        for row in rows:
-            if row.name in self._rows:
-                raise ValueError(f"duplicate metric name {row.name!r}")
-            self._rows[row.name] = row
-
-    def __iter__(self) -> Iterator[MetricSpec]:
-        return iter(self._rows.values())
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._rows
-
-    def names(self) -> list[str]:
-        return list(self._rows)
-
-    def get(self, name: str) -> MetricSpec:
-        try:
-            return self._rows[name]
-        except KeyError:
-            close = difflib.get_close_matches(str(name), self._rows, n=3, cutoff=0.5)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise UnknownMetricError(
-                f"Unknown metric {name!r}.{hint} Known: {', '.join(self._rows)}."
-            ) from None
+        super().__init__(rows, key=lambda row: row.name)
 
 
 _PSNR_DEF = "10 log10(1 / (MSE + 1e-8)), data range 1; identical images give 80 dB."

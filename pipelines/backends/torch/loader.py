@@ -10,7 +10,6 @@ the caller expects (a model card's architecture and scale).
 
 from __future__ import annotations
 
-import difflib
 import pickle
 import re
 import threading
@@ -26,6 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from pipelines.errors import InvalidOptionError, ModelUnavailableError
+from pipelines.tables import did_you_mean
 
 StateDict = dict[str, torch.Tensor]
 
@@ -240,11 +240,9 @@ def _expected_support(
     support = arches.get(expected.architecture)
     if support is None:
         ids = [a.architecture.id for a in arches.architectures()]
-        close = difflib.get_close_matches(expected.architecture, ids, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise InvalidOptionError(
             f"{expected.owner} names architecture {expected.architecture!r}, which spandrel "
-            f"does not know.{hint}"
+            f"does not know.{did_you_mean(expected.architecture, ids)}"
         )
     return support
 
