@@ -39,7 +39,7 @@ from typing import Any, Literal
 from pipelines.errors import InputImageError, RestorationError
 from pipelines.images import Picture, load_image
 from pipelines.tables import NamedTable
-from pipelines.weights import REPO_ROOT, cache_dir, offline, sha256_of
+from pipelines.weights import REPO_ROOT, cache_dir, failure_reason, offline, sha256_of
 
 DATASETS_DIR_ENV = "RESTORATION_DATASETS_DIR"
 SOURCE_MARKER = ".source.json"  # written next to a downloaded set: where it came from
@@ -551,7 +551,7 @@ def install_archive(card: DatasetCard, source: HubArchive, target: Path) -> Path
         try:
             archive = _fetch(source, staging)
         except Exception as error:  # any network or Hub failure becomes one sentence
-            raise _unavailable(card, _reason(error)) from error
+            raise _unavailable(card, failure_reason(error)) from error
         actual = sha256_of(archive)
         if actual != source.sha256:
             raise DatasetUnavailableError(
@@ -563,7 +563,8 @@ def install_archive(card: DatasetCard, source: HubArchive, target: Path) -> Path
             _extract(archive, extracted)
         except (tarfile.TarError, zipfile.BadZipFile, OSError) as error:
             raise DatasetUnavailableError(
-                f"{source.where} could not be extracted ({_reason(error)}); nothing was kept."
+                f"{source.where} could not be extracted ({failure_reason(error)}); "
+                "nothing was kept."
             ) from error
         (extracted / SOURCE_MARKER).write_text(json.dumps(dataclasses.asdict(source), indent=1))
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -608,14 +609,6 @@ def _not_pinned(source: HubArchive | None) -> str:
         return "there is no redistributable copy to download"
     missing = "revision" if not source.revision else "sha256 of the archive"
     return f"its Hub copy ({source.where}) has no pinned {missing} yet"
-
-
-def _reason(error: Exception) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    name = type(error).__name__
-    if "offline" in text.lower() or name in ("LocalEntryNotFoundError", "OfflineModeIsEnabled"):
-        return "offline mode"
-    return f"{name}: {text[:160]}" if text else name
 
 
 def _unavailable(card: DatasetCard, reason: str) -> DatasetUnavailableError:

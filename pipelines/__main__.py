@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipelines.cli import run_command
 from pipelines.errors import RestorationError
 from pipelines.registry import MODELS, TASK_TITLES
 
@@ -280,17 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    # Our errors already say what failed; the hub client's retry chatter would bury them.
-    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
-    try:
-        return args.handler(args)
-    except RestorationError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    return run_command(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -216,13 +216,14 @@ def _download(card: ModelCard, file: RemoteFile, progress: DownloadProgress | No
     try:
         fetched = fetch(file, staging, progress)
     except Exception as error:  # any network or hub failure becomes one readable sentence
-        raise _missing_error(card, file, _reason(error)) from error
+        raise _missing_error(card, file, failure_reason(error)) from error
     verify(card, file, fetched)
     os.replace(fetched, target)
     return target
 
 
-def _reason(error: Exception) -> str:
+def failure_reason(error: Exception) -> str:
+    """A download failure in a few words: "offline mode", or the error's type and first line."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
     name = type(error).__name__
     if "offline" in text.lower() or name in ("LocalEntryNotFoundError", "OfflineModeIsEnabled"):
