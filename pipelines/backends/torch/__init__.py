@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines.backends.torch import engine, loader
 from pipelines.backends.torch.cache import ModelCache, budget_from_env
@@ -23,6 +24,9 @@ from pipelines.backends.torch.engine import DeviceMemoryError, LoadedModel, Torc
 from pipelines.backends.torch.loader import Expected
 from pipelines.errors import InvalidOptionError, ModelUnavailableError
 from pipelines.registry import ModelCard
+
+if TYPE_CHECKING:
+    import spandrel
 
 __all__ = [
     "DeviceMemoryError",
@@ -113,20 +117,13 @@ def checkpoint_for(card: ModelCard, paths: Sequence[Path], scale: int) -> Path:
 def _restorer(
     path: Path, expected: Expected | None, device: str | None, precision: str | None, name: str
 ) -> TorchRestorer:
-    target = engine.choose_device(device)
-    setting = engine.precision_setting(precision)
-    try:
-        stat = path.resolve().stat()
-    except OSError:
-        raise ModelUnavailableError(f"The checkpoint {path} does not exist.") from None
-    arch_hint = expected.architecture if expected else ""
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, str(target), setting, arch_hint)
-
-    def build() -> LoadedModel:
-        descriptor = loader.build_model(loader.read_state_dict(path), path, expected)
-        return engine.place(descriptor, target, setting)
-
-    loaded = model_cache().get(key, build, lambda model: model.nbytes)
+    loaded = cached_model(
+        path,
+        lambda: loader.build_model(loader.read_state_dict(path), path, expected),
+        hint=expected.architecture if expected else "",
+        device=device,
+        precision=precision,
+    )
     # The cached model may have been loaded for another card: check it against this one.
     loader.check_model(loaded.descriptor, path, expected)
     descriptor = loaded.descriptor
@@ -139,6 +136,32 @@ def _restorer(
         plan=engine.plan_for(descriptor, loaded.dtype),
         tags=tuple(descriptor.tags),
         name=name,
+    )
+
+
+def cached_model(
+    path: Path,
+    build: Callable[[], spandrel.ImageModelDescriptor],
+    *,
+    hint: str = "",
+    device: str | None = None,
+    precision: str | None = None,
+) -> LoadedModel:
+    """The model of a checkpoint file from the shared cache, built on the CPU and placed
+    on the device by ``build`` on a miss.
+
+    The key is the file (path, size, mtime), the device, the precision setting and
+    ``hint`` (what the caller built it as), so every torch model shares one memory budget.
+    """
+    target = engine.choose_device(device)
+    setting = engine.precision_setting(precision)
+    try:
+        stat = path.resolve().stat()
+    except OSError:
+        raise ModelUnavailableError(f"The checkpoint {path} does not exist.") from None
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, str(target), setting, hint)
+    return model_cache().get(
+        key, lambda: engine.place(build(), target, setting), lambda model: model.nbytes
     )
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import spandrel
 import torch
 
-from pipelines.backends.torch import engine, loader, model_cache
+from pipelines.backends.torch import cached_model, loader
 from pipelines.backends.torch.engine import LoadedModel
 from pipelines.errors import InvalidOptionError, ModelUnavailableError
 from pipelines.registry import ModelCard
@@ -76,18 +76,9 @@ def load(card: ModelCard) -> Colorizer:
 
 def load_file(path: Path, name: str) -> Colorizer:
     """A colorizer for a DDColor checkpoint file (cached like every torch model)."""
-    target = engine.choose_device(None)
-    setting = engine.precision_setting(None)
-    try:
-        stat = path.resolve().stat()
-    except OSError:
-        raise ModelUnavailableError(f"The checkpoint {path} does not exist.") from None
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, str(target), setting, DDCOLOR)
-
-    def build() -> LoadedModel:
-        return engine.place(build_ddcolor(loader.read_state_dict(path), path), target, setting)
-
-    loaded = model_cache().get(key, build, lambda model: model.nbytes)
+    loaded = cached_model(
+        path, lambda: build_ddcolor(loader.read_state_dict(path), path), hint=DDCOLOR
+    )
     return Colorizer(loaded, input_size_for(loaded.descriptor), name)
 
 

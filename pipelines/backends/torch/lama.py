@@ -12,23 +12,22 @@ through the usual safe loader.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from pipelines.backends.torch import engine, loader, torchscript
+from pipelines.backends.torch import cached_model, loader, torchscript
 from pipelines.errors import ModelUnavailableError
 from pipelines.registry import ModelCard
 
+if TYPE_CHECKING:
+    import spandrel
+
 MULTIPLE = 8
 MINIMUM = 16
-
-_lock = threading.Lock()
-_loaded: dict[tuple[str, int, int], LamaFiller] = {}
 
 
 @dataclass(frozen=True)
@@ -61,13 +60,9 @@ def load(card: ModelCard) -> LamaFiller:
     from pipelines import weights
 
     (path,) = weights.resolve(card)
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    with _lock:
-        if key not in _loaded:
-            _loaded.clear()  # one LaMa at a time: each holds ~200 MB of weights
-            _loaded[key] = _build(path, card.title)
-        return _loaded[key]
+    # fp32 as before: the filler feeds float32 tensors; the shared cache bounds memory.
+    loaded = cached_model(path, lambda: _build(path, card.title), hint="LaMa", precision="fp32")
+    return LamaFiller(loaded.descriptor.model, loaded.device)
 
 
 def read_weights(path: Path) -> loader.StateDict:
@@ -77,7 +72,7 @@ def read_weights(path: Path) -> loader.StateDict:
     return loader.read_state_dict(path)
 
 
-def _build(path: Path, title: str) -> LamaFiller:
+def _build(path: Path, title: str) -> spandrel.ImageModelDescriptor:
     import spandrel
 
     state_dict = spandrel.canonicalize_state_dict(read_weights(path))
@@ -93,6 +88,4 @@ def _build(path: Path, title: str) -> LamaFiller:
         raise ModelUnavailableError(
             f"{path.name} looks like LaMa but its weights do not fit the architecture ({error})."
         ) from None
-    device = engine.choose_device(None)
-    descriptor.to(device).eval()
-    return LamaFiller(descriptor.model, device)
+    return descriptor
