@@ -90,21 +90,7 @@ def is_ddcolor(state_dict: loader.StateDict) -> bool:
 
 def build_ddcolor(state_dict: loader.StateDict, path: Path) -> spandrel.ImageModelDescriptor:
     """Build a DDColor model on the CPU, or say what else the file is."""
-    support = loader.registry().get(DDCOLOR)
-    state_dict = spandrel.canonicalize_state_dict(state_dict)
-    if support is None or not support.detect(state_dict):
-        keys = ", ".join(list(state_dict)[:3])
-        raise ModelUnavailableError(
-            f"{path.name} is not a DDColor checkpoint (first keys: {keys})."
-        )
-    try:
-        descriptor = support.architecture.load(state_dict)
-    except (KeyError, RuntimeError, ValueError, IndexError, TypeError) as error:
-        detail = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
-        raise ModelUnavailableError(
-            f"{path.name} looks like a DDColor checkpoint, but its weights do not fit ({detail})."
-        ) from None
-    return descriptor.eval()
+    return loader.build_as(DDCOLOR, state_dict, path)
 
 
 def input_size_for(descriptor: spandrel.ModelDescriptor) -> int:

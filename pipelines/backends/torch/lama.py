@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from pipelines.backends.torch import cached_model, loader, torchscript
-from pipelines.errors import ModelUnavailableError
 from pipelines.registry import ModelCard
 
 if TYPE_CHECKING:
@@ -73,19 +72,4 @@ def read_weights(path: Path) -> loader.StateDict:
 
 
 def _build(path: Path, title: str) -> spandrel.ImageModelDescriptor:
-    import spandrel
-
-    state_dict = spandrel.canonicalize_state_dict(read_weights(path))
-    support = loader.registry().get("LaMa")
-    if support is None or not support.detect(state_dict):
-        keys = ", ".join(list(state_dict)[:3])
-        raise ModelUnavailableError(
-            f"{path.name} is not a LaMa checkpoint, which {title} needs (first keys: {keys})."
-        )
-    try:
-        descriptor = support.architecture.load(state_dict)
-    except (KeyError, RuntimeError, ValueError) as error:
-        raise ModelUnavailableError(
-            f"{path.name} looks like LaMa but its weights do not fit the architecture ({error})."
-        ) from None
-    return descriptor
+    return loader.build_as("LaMa", read_weights(path), path, needed_by=title)

@@ -260,6 +260,22 @@ def _detect(
     )
 
 
+def build_as(
+    arch_id: str, state_dict: StateDict, path: Path, needed_by: str = ""
+) -> spandrel.ImageModelDescriptor:
+    """Build the weights as one named architecture (for models the generic path refuses:
+    colorizers, masked inpainting models), or say what the file is not."""
+    state_dict = spandrel.canonicalize_state_dict(state_dict)
+    support = registry().get(arch_id)
+    if support is None or not support.detect(state_dict):
+        keys = ", ".join(list(state_dict)[:3])
+        who = f", which {needed_by} needs" if needed_by else ""
+        raise ModelUnavailableError(
+            f"{path.name} is not a {arch_id} checkpoint{who} (first keys: {keys})."
+        )
+    return _load_with(support.architecture, state_dict, path).eval()
+
+
 def _load_with(
     arch: spandrel.Architecture, state_dict: StateDict, path: Path
 ) -> spandrel.ModelDescriptor:
