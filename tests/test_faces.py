@@ -21,8 +21,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from spandrel.architectures.GFPGAN import GFPGAN
-from spandrel_extra_arches.architectures.CodeFormer import CodeFormer
 
 from pipelines import faces, tasks
 from pipelines.errors import InvalidOptionError, ModelUnavailableError
@@ -33,6 +31,7 @@ from pipelines.images import Picture
 from pipelines.registry import MODELS, SESSION_MODELS, Download, ModelCard, RemoteFile
 from pipelines.weights import sha256_of
 from tests.conftest import natural_image
+from tests.test_torch_backend import codeformer_state, gfpgan_state
 
 SIDE = 32
 """Test images are 32 px: RetinaFace's coarsest level then has a single position, so the
@@ -78,38 +77,6 @@ def parser_state() -> dict:
     state["out_mask_conv.conv2d.bias"][:] = -5.0
     state["out_mask_conv.conv2d.bias"][1] = 5.0
     return state
-
-
-def gfpgan_state() -> dict:
-    torch.manual_seed(0)
-    net = GFPGAN(
-        out_size=512,
-        num_style_feat=512,
-        channel_multiplier=2,
-        decoder_load_path=None,
-        fix_decoder=False,
-        num_mlp=8,
-        input_is_latent=True,
-        different_w=True,
-        narrow=1,
-        sft_half=True,
-    )
-    return {"params_ema": net.state_dict()}
-
-
-def codeformer_state() -> dict:
-    """A reduced CodeFormer (256-wide, 2 transformer layers) that spandrel still detects."""
-    torch.manual_seed(0)
-    net = CodeFormer(
-        dim_embd=256,
-        n_head=8,
-        n_layers=2,
-        codebook_size=256,
-        latent_size=256,
-        connect_list=["32", "64", "128", "256"],
-        fix_modules=["quantize", "generator"],
-    )
-    return {"params_ema": net.state_dict()}
 
 
 @dataclasses.dataclass(frozen=True)

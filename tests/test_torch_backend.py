@@ -108,6 +108,38 @@ def swinir(scale: int = 2, seed: int = 0) -> StateDict:
     return model.state_dict()
 
 
+def gfpgan_state() -> dict:
+    torch.manual_seed(0)
+    net = GFPGAN(
+        out_size=512,
+        num_style_feat=512,
+        channel_multiplier=2,
+        decoder_load_path=None,
+        fix_decoder=False,
+        num_mlp=8,
+        input_is_latent=True,
+        different_w=True,
+        narrow=1,
+        sft_half=True,
+    )
+    return {"params_ema": net.state_dict()}
+
+
+def codeformer_state() -> dict:
+    """A reduced CodeFormer (256-wide, 2 transformer layers) that spandrel still detects."""
+    torch.manual_seed(0)
+    net = CodeFormer(
+        dim_embd=256,
+        n_head=8,
+        n_layers=2,
+        codebook_size=256,
+        latent_size=256,
+        connect_list=["32", "64", "128", "256"],
+        fix_modules=["quantize", "generator"],
+    )
+    return {"params_ema": net.state_dict()}
+
+
 class Custom:
     """A class a pickle may reference: loading it would run this module's code."""
 
@@ -408,37 +440,14 @@ def test_face_models_run_whole_and_take_one_face_crop(tmp_path: Path) -> None:
     and a reduced CodeFormer; running them (15 s per 512 px face on this CPU) is left
     to the benchmarks.
     """
-    torch.manual_seed(0)
-    gfpgan = GFPGAN(
-        out_size=512,
-        num_style_feat=512,
-        channel_multiplier=2,
-        decoder_load_path=None,
-        fix_decoder=False,
-        num_mlp=8,
-        input_is_latent=True,
-        different_w=True,
-        narrow=1,
-        sft_half=True,
-    )
-    path = save_pth(tmp_path / "GFPGANv1.4.pth", {"params_ema": gfpgan.state_dict()})
-    del gfpgan
+    path = save_pth(tmp_path / "GFPGANv1.4.pth", gfpgan_state())
     restorer = load_checkpoint(path, torch_card("GFPGAN", (1,)))
     assert (restorer.architecture, restorer.scale) == ("GFPGAN", 1)
     assert restorer.plan.whole and restorer.plan.pad == 0 and restorer.plan.max_side == 512
     assert restorer.tile_for(512, 512, tile=128) == 0  # a face is never cut into tiles
     with pytest.raises(InputImageError, match="one aligned face crop of at most 512x512"):
         restorer(np.zeros((520, 600, 3), dtype=np.float32))
-    codeformer = CodeFormer(
-        dim_embd=256,
-        n_head=8,
-        n_layers=2,
-        codebook_size=256,
-        latent_size=256,
-        connect_list=["32", "64", "128", "256"],
-        fix_modules=["quantize", "generator"],
-    )
-    path = save_pth(tmp_path / "codeformer.pth", {"params_ema": codeformer.state_dict()})
+    path = save_pth(tmp_path / "codeformer.pth", codeformer_state())
     restorer = load_checkpoint(path)
     assert restorer.architecture == "CodeFormer" and restorer.plan.whole
 
