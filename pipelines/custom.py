@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from pipelines.errors import InvalidOptionError, RestorationError
-from pipelines.registry import SESSION_MODELS, LocalCheckpoint, ModelCard
+from pipelines.registry import SESSION_MODELS, LocalCheckpoint, ModelCard, Task
 from pipelines.weights import cache_dir, sha256_of
 
 SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
@@ -68,7 +68,6 @@ def _store(path: Path, digest: str) -> Path:
 
 def add_checkpoint(path: str | os.PathLike, name: str | None = None) -> ModelCard:
     """Register a checkpoint as a session model; returns its card (id ``custom-…``)."""
-    from pipelines.backends import torch as torch_backend
 
     source = Path(path)
     _check_file(source)
@@ -82,59 +81,43 @@ def add_checkpoint(path: str | os.PathLike, name: str | None = None) -> ModelCar
             f"This session already holds {MAX_SESSION_MODELS} custom models; restart to add more."
         )
     stored = _store(source, digest)
-    colorizer = _colorizer_card(stored, source, digest, model_id, name)
-    if colorizer is not None:
-        return SESSION_MODELS.add(colorizer)
     try:
-        restorer = torch_backend.load_checkpoint(stored)
+        tasks, architecture, scale, detected = _detect(stored, source)
     except RestorationError as error:
         stored.unlink(missing_ok=True)
         # The message should name the user's file, not our hash-named copy.
         raise type(error)(str(error).replace(stored.name, source.name)) from None
+    card = ModelCard(
+        id=model_id,
+        tasks=tasks,
+        title=f"{name or source.stem} (custom)",
+        family=architecture.lower(),
+        backend="torch",
+        architecture=architecture,
+        scales=(scale,),
+        license="user-supplied: check the model's own licence",
+        size_mb=round(stored.stat().st_size / 1e6, 1),
+        source=LocalCheckpoint(str(stored), digest),
+        guidance=f"Added this session; detected as {detected}.",
+    )
+    return SESSION_MODELS.add(card)
+
+
+def _detect(stored: Path, source: Path) -> tuple[tuple[Task, ...], str, int, str]:
+    """What a checkpoint is: (tasks, architecture, scale, description).
+
+    DDColor is told apart first: spandrel calls it a restorer, but it colours images.
+    """
+    from pipelines.backends import torch as torch_backend
+    from pipelines.backends.torch import colorizers, loader
+
+    if colorizers.is_ddcolor(loader.read_state_dict(stored)):
+        colorizer = colorizers.load_file(stored, source.name)
+        return ("colorize",), colorizers.DDCOLOR, 1, colorizer.describe()
+    restorer = torch_backend.load_checkpoint(stored)
     if restorer.plan.whole and restorer.plan.max_side:
         raise InvalidOptionError(
             f"{source.name} is a {restorer.architecture} face model: it restores aligned face "
             "crops, not whole images, so it cannot be used as an upscaler."
         )
-    card = ModelCard(
-        id=model_id,
-        tasks=("sr", "anime"),
-        title=f"{name or source.stem} (custom)",
-        family=restorer.architecture.lower(),
-        backend="torch",
-        architecture=restorer.architecture,
-        scales=(restorer.scale,),
-        license="user-supplied: check the model's own licence",
-        size_mb=round(stored.stat().st_size / 1e6, 1),
-        source=LocalCheckpoint(str(stored), digest),
-        guidance=f"Added this session; detected as {restorer.describe()}.",
-    )
-    return SESSION_MODELS.add(card)
-
-
-def _colorizer_card(
-    stored: Path, source: Path, digest: str, model_id: str, name: str | None
-) -> ModelCard | None:
-    """A colorize card when the file is a DDColor checkpoint (spandrel calls it a restorer)."""
-    from pipelines.backends.torch import colorizers, loader
-
-    try:
-        if not colorizers.is_ddcolor(loader.read_state_dict(stored)):
-            return None
-        colorizer = colorizers.load_file(stored, source.name)
-    except RestorationError as error:
-        stored.unlink(missing_ok=True)
-        raise type(error)(str(error).replace(stored.name, source.name)) from None
-    return ModelCard(
-        id=model_id,
-        tasks=("colorize",),
-        title=f"{name or source.stem} (custom)",
-        family="ddcolor",
-        backend="torch",
-        architecture=colorizers.DDCOLOR,
-        scales=(1,),
-        license="user-supplied: check the model's own licence",
-        size_mb=round(stored.stat().st_size / 1e6, 1),
-        source=LocalCheckpoint(str(stored), digest),
-        guidance=f"Added this session; detected as {colorizer.describe()}.",
-    )
+    return ("sr", "anime"), restorer.architecture, restorer.scale, restorer.describe()
