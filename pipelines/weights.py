@@ -131,13 +131,34 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+_digests: dict[tuple[str, int, int], str] = {}
+_digests_guard = threading.Lock()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a weights file, hashed again only when its size or mtime changed.
+
+    ``resolve`` runs on every request that uses a model; re-reading a 900 MB
+    checkpoint each time would cost seconds while the loaded model sits in memory.
+    """
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _digests_guard:
+        known = _digests.get(key)
+    if known is None:
+        known = sha256_of(path)
+        with _digests_guard:
+            _digests[key] = known
+    return known
+
+
 def verify(card: ModelCard, file: RemoteFile, path: Path) -> None:
     """Check size and sha256; a corrupt file is deleted and reported."""
     size = path.stat().st_size
     problem = ""
     if size != file.size_bytes:
         problem = f"has {size} bytes instead of {file.size_bytes}"
-    elif (actual := sha256_of(path)) != file.sha256:
+    elif (actual := file_sha256(path)) != file.sha256:
         problem = f"has sha256 {actual[:12]}… instead of {file.sha256[:12]}…"
     if problem:
         path.unlink(missing_ok=True)
@@ -254,6 +275,6 @@ def _verified_local(card: ModelCard, source: LocalCheckpoint) -> Path:
     path = Path(source.path)
     if not path.exists():
         raise ModelUnavailableError(f"{card.title}: {path} is gone; add the checkpoint again.")
-    if sha256_of(path) != source.sha256:
+    if file_sha256(path) != source.sha256:
         raise ChecksumError(f"{card.title}: {path} changed since it was added; add it again.")
     return path
