@@ -389,11 +389,12 @@ class OldPhoto(Degradation):
     sepia (blend towards BT.601 luma times the tint (1.07, 0.89, 0.69)), fade (levels
     squeezed to [0.3 f, 1 - 0.15 f]: lower contrast, lifted blacks), blur (Gaussian, sigma
     2 * strength px), grain (monochrome Gaussian noise, std 0.12 * strength, softened with
-    a 0.6 px blur), then damage drawn crisp on top - scratches (round(12 * strength) thin
-    curved lines, mostly near-vertical, 70 % bright / 30 % dark) and dust (specks of 1 to
-    ~short/150 px, count 0.0006 * strength * H * W) - and last a JPEG save at
-    `jpeg_quality` (None: no JPEG). `mask` is True exactly where scratches and dust were
-    drawn."""
+    a 0.6 px blur), noise (colour Gaussian noise, std 0.1 * strength per channel), then
+    damage drawn crisp on top - scratches (round(12 * strength) thin curved lines, mostly
+    near-vertical, 70 % bright / 30 % dark, about `scratch_width` * short/512 px wide) and
+    dust (specks of 1 to ~short/150 px, count 0.0006 * strength * H * W) - and last a JPEG
+    save at `jpeg_quality` (None: no JPEG). `mask` is True exactly where scratches and dust
+    were drawn (the ground truth for scratch detection)."""
 
     sepia: float = 0.7
     fade: float = 0.4
@@ -402,30 +403,42 @@ class OldPhoto(Degradation):
     scratches: float = 0.5
     dust: float = 0.5
     jpeg_quality: int | None = 75
+    noise: float = 0.0
+    scratch_width: float = 1.0
 
     task: ClassVar[str] = "old_photo"
-    streams: ClassVar[int] = 3  # grain, scratches, dust
+    # grain, scratches, dust, noise (spawned children keep their index: adding one
+    # stream leaves the others' draws as they were)
+    streams: ClassVar[int] = 4
     implementation: ClassVar[str] = (
         f"evaluation.degradations.OldPhoto (numpy PCG64, OpenCV {cv2.__version__})"
     )
     _TINT: ClassVar[np.ndarray] = np.array([1.07, 0.89, 0.69], dtype=np.float32)
 
     def __post_init__(self) -> None:
-        for name in ("sepia", "fade", "blur", "grain", "scratches", "dust"):
+        for name in ("sepia", "fade", "blur", "grain", "scratches", "dust", "noise"):
             _check_strength(name, getattr(self, name))
+        if not 0.25 <= self.scratch_width <= 8.0:
+            raise InvalidOptionError(
+                f"scratch_width must be between 0.25 and 8, got {self.scratch_width}."
+            )
         if self.jpeg_quality is not None and not 1 <= self.jpeg_quality <= 100:
             raise InvalidOptionError(
                 f"jpeg_quality must be 1..100 or None, got {self.jpeg_quality}."
             )
 
     def _degrade(self, rgb: np.ndarray, rngs: list[np.random.Generator]) -> _Degraded:
-        grain_rng, scratch_rng, dust_rng = rngs
+        grain_rng, scratch_rng, dust_rng, noise_rng = rngs
         image = self._tone(rgb)
         if self.blur > 0:
             image, _ = _gaussian_blur(image, 2.0 * self.blur)
         image = self._add_grain(image, grain_rng)
+        if self.noise > 0:
+            colour_noise = noise_rng.normal(0.0, 0.1 * self.noise, image.shape)
+            image = np.clip(image + colour_noise.astype(np.float32), 0.0, 1.0)
         mask = np.zeros(rgb.shape[:2], bool)
-        scratches = _draw_scratches(image, mask, scratch_rng, round(12 * self.scratches))
+        count = round(12 * self.scratches)
+        scratches = _draw_scratches(image, mask, scratch_rng, count, self.scratch_width)
         specks = round(0.0006 * self.dust * rgb.shape[0] * rgb.shape[1])
         _draw_dust(image, mask, dust_rng, specks)
         image = quantize(image)
@@ -455,7 +468,11 @@ def _damage_value(rng: np.random.Generator, bright_probability: float) -> float:
 
 
 def _draw_scratches(
-    image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, count: int
+    image: np.ndarray,
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    count: int,
+    width_factor: float = 1.0,
 ) -> int:
     height, width = mask.shape
     short = min(height, width)
@@ -471,7 +488,7 @@ def _draw_scratches(
             point = point + np.array([np.cos(heading), np.sin(heading)]) * (length / steps)
             points.append(point)
         layer = np.zeros((height, width), np.uint8)
-        thickness = max(1, round(rng.uniform(0.6, 1.6) * short / 512))
+        thickness = max(1, round(rng.uniform(0.6, 1.6) * width_factor * short / 512))
         cv2.polylines(layer, [np.round(points).astype(np.int32)], False, 1, thickness)
         _stamp(image, mask, layer, _damage_value(rng, 0.7))
     return count
@@ -516,6 +533,8 @@ DEGRADATIONS = DegradationRegistry(
         Grayscale(name="grayscale"),
         RandomMask(name="random_mask"),
         OldPhoto(name="old_photo"),
+        OldPhoto(name="old_photo_unscratched", scratches=0.0, dust=0.0, noise=0.2),
+        OldPhoto(name="old_photo_heavy", scratches=1.0, dust=1.0, scratch_width=2.5, noise=0.3),
     )
 )
 
