@@ -1,4 +1,4 @@
-"""Command line: ``python -m pipelines models | run``.
+"""Command line: ``python -m pipelines models | run | download | compare``.
 
 Imports stay lazy: listing models loads neither gradio, torch nor a model runtime.
 Failures end with exit status 1 and one line on stderr naming the reason.
@@ -201,6 +201,41 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from pipelines import compare
+
+    task = TASK_ALIASES[args.task]
+    options = {
+        "outscale": args.outscale,
+        "scale": args.scale,
+        "noise": args.noise,
+        "render_factor": args.render_factor,
+        "mask": args.mask,
+        "dilate": args.dilate,
+    }
+    written = compare.compare_files(
+        task,
+        args.input,
+        [m for m in args.models.split(",") if m.strip()],
+        args.out,
+        sweep=args.sweep or "",
+        reference_path=args.reference,
+        options={k: v for k, v in options.items() if v is not None},
+        metrics=[m for m in (args.metrics or "").split(",") if m.strip()] or None,
+        region=compare.parse_region(args.crop),
+        zoom=args.zoom,
+    )
+    if args.save_leaderboard:
+        compare.save_to_leaderboard(written.run, args.db)
+    print(compare.format_report(written, as_json=args.json))
+    failed = written.run.failed()
+    for pane in failed:
+        print(f"{pane.label}: {pane.error}", file=sys.stderr)
+    if failed:
+        raise RestorationError(f"{len(failed)} of {len(written.run.panes)} runs failed.")
+    return 0
+
+
 def _download(args: argparse.Namespace) -> int:
     from pipelines.registry import Download
     from pipelines.weights import card_state, resolve
@@ -276,7 +311,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--dilate", type=int, default=0, help="inpaint: grow the mask by N pixels (0-64)"
     )
     run.set_defaults(handler=_run)
+    _add_compare(commands)
     return parser
+
+
+def _add_compare(commands: argparse._SubParsersAction) -> None:
+    compare = commands.add_parser(
+        "compare", help="run several models, or one option swept, on one image and score them"
+    )
+    compare.add_argument("--task", default="sr", choices=sorted(TASK_ALIASES), help="default: sr")
+    compare.add_argument("--models", required=True, help="comma-separated model ids")
+    compare.add_argument("--sweep", help="one option over values, e.g. noise=-1,0,1,2,3")
+    compare.add_argument("--input", "-i", required=True, help="the image to restore")
+    compare.add_argument("--reference", help="ground truth of the output's size (adds PSNR/SSIM)")
+    compare.add_argument("--out", required=True, help="folder for outputs, crop strip, CSV, JSON")
+    compare.add_argument(
+        "--metrics", help="comma-separated (default: NIQE; PSNR/SSIM too with a reference)"
+    )
+    compare.add_argument("--outscale", type=float, help="sr: output scale (default: the models')")
+    compare.add_argument("--scale", type=int, help="anime: scale (default: the models' largest)")
+    compare.add_argument("--noise", type=int, help="denoise level, when it is not swept")
+    compare.add_argument("--render-factor", type=int, help="colorize: render factor")
+    compare.add_argument("--mask", help="inpaint: mask image (white = fill)")
+    compare.add_argument("--dilate", type=int, help="inpaint: grow the mask by N pixels")
+    compare.add_argument("--crop", help="crop strip region X,Y,W,H in output pixels")
+    compare.add_argument("--zoom", type=int, default=2, help="crop strip magnification (1-16)")
+    compare.add_argument(
+        "--save-leaderboard", action="store_true", help="store as a leaderboard entry"
+    )
+    compare.add_argument("--db", help="leaderboard SQLite file (see evaluation)")
+    compare.add_argument("--json", action="store_true", help="print the table as JSON")
+    compare.set_defaults(handler=_compare)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
