@@ -190,10 +190,7 @@ def run_leaderboard(
         raise LeaderboardError(f"{dataset} holds no images.")
     steps, done = len(samples) * max(len(runners), 1), 0
     for sample in samples:
-        degraded = row.apply(sample.gt, key=sample.name)
-        run.samples[sample.name] = degraded.params
-        gt = _eight_bit(sample.gt.with_pixels(degraded.gt, None))
-        lq = sample.gt.with_pixels(degraded.lq, None)
+        gt, lq, run.samples[sample.name] = _degraded(row, sample)
         _save(out, sample.name, {"gt": gt, "lq": _eight_bit(lq)})
         for model in list(runners):
             report(done / steps, f"{sample.name}: {model}")
@@ -267,12 +264,10 @@ def _runner(task: str, model: str, scale: int) -> tuple[Runner, str]:
     from pipelines.registry import lookup
     from pipelines.weights import card_state
 
-    card = lookup(model)  # an unknown id is the caller's mistake: it raises
-    if task not in card.tasks and model not in ("bicubic", "lanczos"):
-        raise InvalidOptionError(f"{card.title} ({model}) is not a {TASKS[task]} model.")
-    if scale not in card.scales:
-        offered = ", ".join(f"x{s}" for s in card.scales)
-        raise _Unavailable(f"offers {offered}, not the x{scale} of this degradation")
+    problem = _scale_problem(task, model, scale)
+    if problem:
+        raise _Unavailable(problem)
+    card = lookup(model)
     state = card_state(card)
     if not state.usable:
         raise _Unavailable(f"{state.state}: {state.detail}")
@@ -283,6 +278,29 @@ def _runner(task: str, model: str, scale: int) -> tuple[Runner, str]:
     if task == "anime":
         return (lambda p: tasks.anime_upscale(p, model, scale=scale)), _device(card)
     return (lambda p: tasks.super_resolution(p, model, outscale=scale)), _device(card)
+
+
+def _scale_problem(task: str, model: str, scale: int) -> str:
+    """Why `model` cannot run at `scale` ("" when it can); an unknown id or a model of
+    another task is the caller's mistake: it raises."""
+    if model == IDENTITY:
+        return ""
+    from pipelines.registry import lookup
+
+    card = lookup(model)
+    if task not in card.tasks and model not in ("bicubic", "lanczos"):
+        raise InvalidOptionError(f"{card.title} ({model}) is not a {TASKS[task]} model.")
+    if scale not in card.scales:
+        offered = ", ".join(f"x{s}" for s in card.scales)
+        return f"offers {offered}, not the x{scale} of this degradation"
+    return ""
+
+
+def _degraded(row: Any, sample: Any) -> tuple[Picture, Picture, dict[str, Any]]:
+    """(GT as scored, LQ model input, the degradation's params) for one dataset sample."""
+    degraded = row.apply(sample.gt, key=sample.name)
+    gt = _eight_bit(sample.gt.with_pixels(degraded.gt, None))
+    return gt, sample.gt.with_pixels(degraded.lq, None), degraded.params
 
 
 def _device(card: Any) -> str:
@@ -377,6 +395,115 @@ def _new_run(
         convention=convention(metrics, scale),
         config=config,
     )
+
+
+# ---------------------------------------------------------------- queued runs (jobs/)
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """One (model, image) pair scored on its own, as a queued job hands it back."""
+
+    outcome: ModelOutcome
+    scores: list[Score]
+    sample: dict[str, Any]  # the degradation's full params for this image
+
+
+def plan_run(
+    task: str,
+    dataset: str,
+    degradation: str,
+    models: Sequence[str],
+    metrics: Sequence[str] | None = None,
+    *,
+    seed: int = 0,
+    root: str | os.PathLike | None = None,
+) -> tuple[LeaderboardRun, list[str], list[str]]:
+    """What `run_leaderboard` would run, checked the same way but not run: the empty run,
+    the models to score (baselines included) and the image names. Models lacking the
+    degradation's scale are recorded unavailable at once, as a local run records them."""
+    from evaluation.datasets import load_dataset
+    from evaluation.degradations import create_degradation
+
+    _check_task(task)
+    row = create_degradation(degradation, seed=seed)
+    scale = int(getattr(row, "scale", 1))
+    if row.task != "sr":
+        raise LeaderboardError(f"{degradation} makes {row.task} inputs, not {task} inputs.")
+    data = load_dataset(dataset, root)
+    run = _new_run(task, data, row, scale, _metrics(metrics or DEFAULT_METRICS[task], scale), None)
+    if not data.names:
+        raise LeaderboardError(f"{dataset} holds no images.")
+    names = with_baselines(models, scale)
+    problems = {name: _scale_problem(task, name, scale) for name in names}
+    run.models = [
+        ModelOutcome(name, "unavailable", why) if why else ModelOutcome(name, "queued")
+        for name, why in problems.items()
+    ]
+    return run, [name for name in names if not problems[name]], list(data.names)
+
+
+def score_pair(
+    task: str,
+    dataset: str,
+    degradation: str,
+    image: str,
+    metrics: Sequence[str],
+    model: str,
+    *,
+    seed: int = 0,
+    root: str | os.PathLike | None = None,
+) -> PairResult:
+    """One model on one image of a run, exactly as `run_leaderboard` scores it."""
+    from evaluation.datasets import load_dataset
+    from evaluation.degradations import create_degradation
+
+    row = create_degradation(degradation, seed=seed)
+    scale = int(getattr(row, "scale", 1))
+    data = load_dataset(dataset, root)
+    entries = tuple(e for e in data.entries if e.name == image)
+    if not entries:
+        raise LeaderboardError(f"{dataset} has no image named {image!r}.")
+    sample = next(iter(dataclasses.replace(data, entries=entries, problems=())))
+    gt, lq, params = _degraded(row, sample)
+    scorers = _metrics(metrics, scale)
+    try:
+        entry = _runner(task, model, scale)
+    except _Unavailable as why:
+        return PairResult(ModelOutcome(model, "unavailable", str(why)), [], params)
+    outcomes = {model: ModelOutcome(model, "ok", device=entry[1])}
+    scores = _score_one(entry, model, lq, gt, scorers, outcomes, None)
+    return PairResult(outcomes[model], scores or [], params)
+
+
+def fill_run(
+    run: LeaderboardRun,
+    models: Sequence[str],
+    images: Sequence[str],
+    results: dict[tuple[str, str], PairResult],
+) -> list[str]:
+    """Put the pairs finished so far into `run`, as a local run would hold them: a model
+    counts once all its images are scored (a failure or unavailability on any image drops
+    its rows, with that reason). Returns the models finished, ok or not."""
+    outcomes = {m.model: m for m in run.models}
+    for model in models:
+        mine = [results.get((model, image)) for image in images]
+        bad = next((r for r in mine if r is not None and r.outcome.status != "ok"), None)
+        if bad is not None:
+            outcomes[model] = bad.outcome
+        elif all(r is not None for r in mine):
+            outcomes[model] = mine[0].outcome
+    done = [m for m in models if outcomes[m].status != "queued"]
+    run.scores = []
+    for image in images:
+        for model in models:
+            if outcomes[model].status == "ok":
+                run.scores += results[(model, image)].scores
+        found = [results[(m, image)] for m in models if (m, image) in results]
+        if found:
+            run.samples[image] = found[0].sample
+    run.models = [outcomes[m.model] for m in run.models]
+    return done
 
 
 def dataset_label(info: dict[str, Any]) -> str:
