@@ -14,9 +14,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
-from ui import anime, colorize, common, evaluation, inpaint, models, super_resolution
+from ui import anime, colorize, common, evaluation, inpaint, limits, models, super_resolution
 
 TITLE = "Restoration Lab"
+# Robustness settings (README "Limits and settings"): a burst waits in a bounded queue and
+# is refused with "Queue is full" beyond it, instead of piling work up in memory. The
+# per-request time limit (RESTORATION_REQUEST_TIMEOUT) and output pruning are in ui/limits.
 QUEUE_SIZE = int(os.environ.get("RESTORATION_QUEUE_SIZE", "16"))
 MAX_UPLOAD = os.environ.get("RESTORATION_MAX_UPLOAD", "50mb")
 
@@ -55,6 +58,7 @@ def main() -> None:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     args = parser.parse_args()
+    limits.start_output_pruner(common.output_root())
     demo.launch(
         server_name=args.host,
         server_port=args.port,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import gradio as gr
 
 from pipelines import tasks
+from pipelines.gpu import on_gpu
 from pipelines.registry import MODELS
 from ui import common
 from ui.components import UploadedImage
 
 
+@on_gpu
 def anime_upscale(
     image: str | None,
     model: str,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import gradio as gr
 
 from pipelines import colorize as colorize_task
+from pipelines.gpu import on_gpu
 from pipelines.images import Picture
 from pipelines.registry import MODELS
 from ui import common
 from ui.components import UploadedImage
 
 
+@on_gpu
 def colorize(
     image: str | None,
     model: str,

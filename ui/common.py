@@ -16,6 +16,7 @@ from pipelines.errors import RestorationError
 from pipelines.images import Picture, load_image, output_name, resize_plane, save_png
 from pipelines.registry import ModelCard, Task, cards_for, lookup
 from pipelines.weights import card_state
+from ui.limits import Deadline
 
 DISPLAY_MAX_SIDE = 2048
 MODEL_CONCURRENCY_ID = "model"
@@ -71,7 +72,11 @@ def read_upload(path: str | None) -> Picture:
 
 
 def gradio_progress(progress: gr.Progress, title: str) -> Callable[[float, str], None]:
+    """Report to the browser; raises TimeLimitError once the request's time limit passed."""
+    deadline = Deadline()
+
     def report(fraction: float, message: str) -> None:
+        deadline.check()
         progress(min(max(fraction, 0.0), 1.0), desc=f"{title}: {message}")
 
     return report

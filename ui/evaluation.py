@@ -15,6 +15,7 @@ from evaluation.datasets import DATASETS
 from evaluation.degradations import DEGRADATIONS
 from evaluation.metrics import METRICS
 from pipelines.errors import RestorationError
+from pipelines.gpu import on_gpu
 from pipelines.registry import cards_for
 from pipelines.weights import card_state
 from ui import common
@@ -68,6 +69,7 @@ def _charts(table: pd.DataFrame) -> tuple[Any, Any]:
     return plots.bars_overview(table), plots.quality_vs_time(table)
 
 
+@on_gpu
 def evaluate(
     task: str,
     dataset: str,

@@ -11,6 +11,7 @@ import numpy as np
 
 from pipelines import inpaint as inpainting
 from pipelines.errors import RestorationError
+from pipelines.gpu import on_gpu
 from pipelines.images import Picture, save_png
 from pipelines.registry import MODELS, lookup
 from pipelines.weights import card_state
@@ -27,6 +28,7 @@ def default_method() -> str:
     return MODELS.default_for("inpaint").id
 
 
+@on_gpu
 def inpaint(
     editor: dict[str, Any] | None,
     mask_file: str | None = None,

@@ -7,6 +7,7 @@ import gradio as gr
 from pipelines import tasks
 from pipelines.errors import InvalidOptionError
 from pipelines.faces import face_models
+from pipelines.gpu import on_gpu
 from pipelines.registry import MODELS
 from ui import common
 from ui.components import UploadedImage
@@ -15,6 +16,7 @@ SIZE_MODES = ["Scale factor", "Width", "Height", "Shortest side"]
 FACES_OFF = "off"
 
 
+@on_gpu
 def super_resolution(
     image: str | None,
     model: str,
