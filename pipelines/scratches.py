@@ -18,6 +18,9 @@ the synthetic scratches of ``evaluation.degradations.OldPhoto``:
    (hysteresis); it then takes back the contrasted pixels touching it (its width).
 4. Dust: compact specks (area up to ~(short/75)² px, aspect ratio at most 2.5) that
    peak above ``SPECK_Z``.
+5. Wide scratches: a 5×5 median keeps a line 3 px wide, so steps 1-4 also run at half
+   size; what they find there counts at full size where the residual from a 9×9
+   median is above ``WIDE_Z`` (which keeps the mask as thin as the scratch).
 
 Large photos are searched at a working size (short side ``WORKING_SHORT_SIDE``) and
 the mask is scaled back up, since the window sizes are tuned for that resolution.
@@ -43,6 +46,8 @@ MIN_LENGTH_SHARE = 0.06
 SPECK_ASPECT = 2.5
 WORKING_SHORT_SIDE = 768
 MIN_SIDE = 16
+WIDE_MEDIAN_SIZE = 9
+WIDE_Z = 6.0
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _SQUARE = np.ones((3, 3), np.uint8)
 
@@ -72,8 +77,18 @@ def _check_rgb(rgb: np.ndarray) -> None:
 
 
 def _detect(gray: np.ndarray) -> np.ndarray:
+    """Thin damage at this size, plus wide damage found at half size (step 5)."""
     gray = np.ascontiguousarray(gray, dtype=np.float32)
-    residual = gray - _median(gray)
+    height, width = gray.shape
+    half = cv2.resize(gray, (max(1, width // 2), max(1, height // 2)), interpolation=cv2.INTER_AREA)
+    coarse = cv2.resize(_detect_one_scale(half).astype(np.float32), (width, height)) > 0.1
+    residual = gray - _median(gray, WIDE_MEDIAN_SIZE)
+    wide = coarse & (np.abs(residual) / _local_noise(residual) > WIDE_Z)
+    return _detect_one_scale(gray) | wide
+
+
+def _detect_one_scale(gray: np.ndarray) -> np.ndarray:
+    residual = gray - _median(gray, MEDIAN_SIZE)
     noise = _local_noise(residual)
     short = min(gray.shape)
     mask = np.zeros(gray.shape, bool)
@@ -84,10 +99,10 @@ def _detect(gray: np.ndarray) -> np.ndarray:
     return mask
 
 
-def _median(gray: np.ndarray) -> np.ndarray:
+def _median(gray: np.ndarray, size: int) -> np.ndarray:
     # medianBlur takes float32 only up to 5×5 and is exact on 8 bits: use 8 bits.
     levels = np.clip(gray * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return cv2.medianBlur(levels, MEDIAN_SIZE).astype(np.float32) / 255.0
+    return cv2.medianBlur(levels, size).astype(np.float32) / 255.0
 
 
 def _local_noise(residual: np.ndarray) -> np.ndarray:
