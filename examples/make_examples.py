@@ -52,6 +52,37 @@ def _anime_drawing(size: int = 128) -> Image.Image:
     return image.resize((size, size), Image.Resampling.LANCZOS)
 
 
+def inpaint_examples() -> None:
+    """A stroke layer and the same region as a mask for chelsea_small.png (150x100).
+
+    The strokes are what the editor hands back (opaque paint on a transparent layer);
+    the mask is a separate upload (white = fill). Both cover the cat's left ear.
+    """
+    size = Image.open(HERE / "chelsea_small.png").size
+    strokes = Image.new("RGBA", size, (0, 0, 0, 0))
+    ImageDraw.Draw(strokes).line([(38, 14), (50, 24), (60, 18)], fill=(255, 0, 255, 255), width=7)
+    strokes.save(HERE / "chelsea_strokes.png")
+    mask = Image.new("L", size, 0)
+    ImageDraw.Draw(mask).ellipse((36, 10, 62, 30), fill=255)
+    mask.save(HERE / "chelsea_mask.png")
+
+
+def tiny_checkpoint() -> None:
+    """A 2x SRVGGNetCompact whose last convolution is zero: it returns the nearest-neighbour
+    upscale exactly (the architecture adds that to its output). 13 KB; shows /add_model."""
+    import torch
+    from safetensors.torch import save_file
+    from spandrel.architectures.Compact import Compact
+
+    torch.manual_seed(0)
+    model = Compact(num_feat=8, num_conv=2, upscale=2)
+    state = {name: tensor.contiguous() for name, tensor in model.state_dict().items()}
+    last = max(int(name.split(".")[1]) for name in state if name.startswith("body."))
+    for name in (f"body.{last}.weight", f"body.{last}.bias"):
+        state[name] = torch.zeros_like(state[name])
+    save_file(state, HERE / "nearest_x2_compact.safetensors")
+
+
 def main() -> None:
     from skimage import data
 
@@ -68,6 +99,8 @@ def main() -> None:
     # Reference images for the built-in evaluation set (high-quality originals).
     _downscaled(data.astronaut(), (256, 256)).save(HERE / "astronaut_hq.png")
     _downscaled(data.coffee(), (300, 200)).save(HERE / "coffee_hq.png")
+    inpaint_examples()
+    tiny_checkpoint()
 
 
 if __name__ == "__main__":
