@@ -20,7 +20,7 @@ TITLE = "Restoration Lab"
 # Robustness settings (README "Limits and settings"): a burst waits in a bounded queue and
 # is refused with "Queue is full" beyond it, instead of piling work up in memory. The
 # per-request time limit (RESTORATION_REQUEST_TIMEOUT) and output pruning are in ui/limits.
-QUEUE_SIZE = int(os.environ.get("RESTORATION_QUEUE_SIZE", "16"))
+QUEUE_SIZE = int(os.environ.get("RESTORATION_QUEUE_SIZE", "32"))
 MAX_UPLOAD = os.environ.get("RESTORATION_MAX_UPLOAD", "50mb")
 
 
