@@ -14,7 +14,17 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
-from ui import anime, colorize, common, evaluation, inpaint, limits, models, super_resolution
+from ui import (
+    anime,
+    colorize,
+    common,
+    compare,
+    evaluation,
+    inpaint,
+    limits,
+    models,
+    super_resolution,
+)
 
 TITLE = "Restoration Lab"
 # Robustness settings (README "Limits and settings"): a burst waits in a bounded queue and
@@ -39,6 +49,8 @@ def build_demo() -> gr.Blocks:
             inpaint_menu = inpaint.build()
         with gr.Tab("Colorize", id="colorize"):
             colorize_menu = colorize.build()
+        with gr.Tab("Compare", id="compare") as compare_tab:
+            compare.build(compare_tab)
         with gr.Tab("Evaluation", id="evaluation"):
             show_stored_leaderboard = evaluation.build()
         with gr.Tab("Models", id="models"):

@@ -14,6 +14,7 @@ score`` reads it, so the table's values equal the command's on the same files.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -784,7 +785,7 @@ def compare(
     metrics: Sequence[str] | None = None,
     progress: ProgressFn = no_progress,
 ) -> Iterator[CompareRun]:
-    """Plan and run a comparison, yielding the growing run after each variant.
+    """Plan and run a comparison, yielding the run so far after each variant.
 
     The input (and reference) are copied into ``folder`` as PNGs, so the strip and the
     view read every image from one place.
@@ -805,7 +806,7 @@ def compare(
     )
     for pane in run_compare(plan, picture, out, reference=reference, progress=progress):
         run.panes.append(pane)
-        yield run
+        yield dataclasses.replace(run, panes=list(run.panes))  # a snapshot, not a live view
 
 
 # ---------------------------------------------------------------- leaderboard
