@@ -11,7 +11,8 @@ VENV="${VENV:-.venv}"
 APP_APT=(python3-venv)
 # The ncnn wrappers' compiled modules (imported only by the tests that compare our
 # output with theirs) need libvulkan1 + libomp5; mesa gives them a software Vulkan device.
-TEST_APT=(python3-venv libvulkan1 libomp5 mesa-vulkan-drivers)
+# postgresql: the job-queue tests start a throwaway server with its initdb and pg_ctl.
+TEST_APT=(python3-venv libvulkan1 libomp5 mesa-vulkan-drivers postgresql)
 # Browser tests (tests/e2e) drive Debian's Chromium with Playwright; Playwright's own
 # browser downloads are never used.
 TEST_APT+=(chromium fonts-liberation)
