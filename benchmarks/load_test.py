@@ -174,7 +174,7 @@ def started_app(queue_size: int | None) -> Iterator[tuple[str, int]]:
                 process.kill()
 
 
-def test_image(folder: Path, size: int) -> Path:
+def burst_image(folder: Path, size: int) -> Path:
     path = folder / f"load_{size}.png"
     source = Image.open(ROOT / "examples" / "astronaut_hq.png").convert("RGB")
     source.resize((size, size), Image.Resampling.BICUBIC).save(path)
@@ -278,7 +278,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        image = test_image(Path(folder), args.size)
+        image = burst_image(Path(folder), args.size)
         if args.url:
             check_loopback(args.url)
             pid = args.pid or server_pid(args.url)
