@@ -23,6 +23,7 @@ from ui import (
     inpaint,
     limits,
     models,
+    old_photo,
     super_resolution,
 )
 
@@ -43,6 +44,8 @@ def build_demo() -> gr.Blocks:
         )
         with gr.Tab("Super-resolution", id="sr"):
             sr_menu = super_resolution.build()
+        with gr.Tab("Old photos", id="old_photo"):
+            old_photo.build()
         with gr.Tab("Anime / 2D", id="anime"):
             anime_menu = anime.build()
         with gr.Tab("Inpainting", id="inpaint"):

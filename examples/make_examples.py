@@ -7,6 +7,7 @@ they are inputs for upscalers and for the built-in evaluation set.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,17 @@ def main() -> None:
     # Reference images for the built-in evaluation set (high-quality originals).
     _downscaled(data.astronaut(), (256, 256)).save(HERE / "astronaut_hq.png")
     _downscaled(data.coffee(), (300, 200)).save(HERE / "coffee_hq.png")
+    _old_photo(_downscaled(data.astronaut(), (256, 256))).save(HERE / "old_photo_small.png")
+
+
+def _old_photo(image: Image.Image) -> Image.Image:
+    """A scratched, dusty, faded sepia print (the seeded synthetic old-photo degradation)."""
+    sys.path.insert(0, str(HERE.parent))  # run as a script, the repository is not on the path
+    from evaluation.degradations import create_degradation
+
+    rgb = np.asarray(image, dtype=np.float32) / 255.0
+    damaged = create_degradation("old_photo", seed=6, sepia=1.0).apply(rgb, key="old_photo")
+    return Image.fromarray(np.round(damaged.lq * 255).astype(np.uint8))
     inpaint_examples()
     tiny_checkpoint()
 

@@ -60,6 +60,11 @@ MAX_DENOISE = 12.0
 LEVEL_PERCENTILES = (0.5, 99.5)
 MAX_FADE_GAIN = 1.3
 FALLBACK_LABEL = "classical fallback (OpenCV; no BOPB weights used)"
+CLASSICAL_CARD = "old-photo-classical"
+BOPB_CARDS = {False: "bopb-restoration-quality", True: "bopb-restoration-scratch"}
+BOPB_DETECTION_CARD = "bopb-scratch-detection"
+BOPB_FACE_CARD = "bopb-face-enhancement"
+"""The registry card of each engine (BOPB's by scratch mode): names outputs, shows licences."""
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -143,8 +148,34 @@ def resolve_method(method: Method, scratches: bool, faces: bool) -> tuple[str, s
     return "classical", f"BOPB not used ({_first_sentence(missing)})"
 
 
+def engine_card(method: str, scratches: bool) -> str:
+    """The registry id that stands for an engine's run (``classical`` or ``bopb``)."""
+    return CLASSICAL_CARD if method == "classical" else BOPB_CARDS[scratches]
+
+
+def method_for_card(model_id: str) -> Method:
+    """The engine a card id asks for: the classical card, or any BOPB card."""
+    from pipelines.registry import lookup
+
+    card = lookup(model_id)
+    if card.id == CLASSICAL_CARD:
+        return "classical"
+    if card.family == "bopb":
+        return "bopb"
+    raise InvalidOptionError(
+        f"{card.title} does not restore old photos; use {CLASSICAL_CARD} or a BOPB model."
+    )
+
+
 def bopb_missing(scratches: bool, faces: bool) -> str | None:
-    """None when BOPB can run with these options, else why not (one sentence)."""
+    """None when BOPB can run with these options, else why not (one sentence).
+
+    The cards' file states are read first: that needs no torch, so the fallback path and
+    the tab's status line do not pay for importing it.
+    """
+    missing = _missing_card(scratches, faces)
+    if missing is not None:
+        return missing
     module = _bopb_module()
     if module is None:
         return "the BOPB networks are not part of this installation"
@@ -152,6 +183,24 @@ def bopb_missing(scratches: bool, faces: bool) -> str | None:
         return module.missing_weights(scratches, faces)
     except RestorationError as error:  # e.g. a card this checkout's registry lacks
         return str(error)
+
+
+def _missing_card(scratches: bool, faces: bool) -> str | None:
+    from pipelines.registry import lookup
+    from pipelines.weights import card_state
+
+    needed = [BOPB_CARDS[scratches]]
+    needed += [BOPB_DETECTION_CARD] if scratches else []
+    needed += [BOPB_FACE_CARD] if faces else []
+    for card_id in needed:
+        try:
+            card = lookup(card_id)
+        except RestorationError:
+            return "the BOPB networks are not part of this installation"
+        state = card_state(card)
+        if not state.usable:
+            return f"{card.title}: {state.detail}."
+    return None
 
 
 def _bopb_module() -> ModuleType | None:
