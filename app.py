@@ -21,6 +21,7 @@ from ui import (
     compare,
     evaluation,
     inpaint,
+    jobs,
     limits,
     models,
     old_photo,
@@ -52,6 +53,8 @@ def build_demo() -> gr.Blocks:
             inpaint_menu = inpaint.build()
         with gr.Tab("Colorize", id="colorize"):
             colorize_menu = colorize.build()
+        with gr.Tab("Jobs", id="jobs"):
+            jobs.build()
         with gr.Tab("Compare", id="compare") as compare_tab:
             compare.build(compare_tab)
         with gr.Tab("Evaluation", id="evaluation"):
@@ -72,8 +75,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=TITLE)
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    parser.add_argument(
+        "--no-worker",
+        action="store_true",
+        default=os.environ.get("RESTORATION_JOBS_WORKER", "1").strip() == "0",
+        help="run no job-queue worker in this process (also RESTORATION_JOBS_WORKER=0)",
+    )
     args = parser.parse_args()
     limits.start_output_pruner(common.output_root())
+    if not args.no_worker:
+        from jobs.worker import start_background_worker
+
+        start_background_worker()  # the Jobs tab works with this one command
     demo.launch(
         server_name=args.host,
         server_port=args.port,

@@ -18,7 +18,7 @@ from playwright.sync_api import Locator, expect
 
 from pipelines.registry import Download, lookup
 from tests.conftest import EXAMPLES
-from tests.e2e.app_page import AppPage
+from tests.e2e.app_page import MODEL_TIMEOUT_MS, AppPage
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ IMAGE_TABS = [
         "colorize", "Black-and-white photo", "coffee_gray.png", "ddcolor-modelscope", "Colorize", 1
     ),
 ]
-OWN_TESTS = {"inpaint", "evaluation", "models"}
+OWN_TESTS = {"inpaint", "compare", "evaluation", "models"}
 
 
 def test_the_page_has_every_known_tab(app: AppPage) -> None:
@@ -110,6 +110,47 @@ def _paint_horizontal_stroke(app: AppPage, editor: Locator) -> None:
     app.page.mouse.down()
     app.page.mouse.move(x + 60, y, steps=12)
     app.page.mouse.up()
+
+
+COMPARED = ("span-x4-ch48", "span-clearreality-x4", "bicubic")  # the tab's defaults for sr
+
+
+def test_compare_runs_three_models_and_zooms_them_together(app: AppPage) -> None:
+    panel = app.open_tab("compare")
+    app.upload_image(panel, "Input image", EXAMPLES / "astronaut_small.png")
+    models = app.block(panel, "Models")
+    for model in COMPARED:
+        expect(models).to_contain_text(f"({model})")
+    app.click(panel, "Compare")
+    outputs = app.block(panel, "Outputs (full resolution)")
+    app.wait_for(app.download_link(outputs))
+    expect(outputs.get_by_test_id("download-link")).to_have_count(3, timeout=MODEL_TIMEOUT_MS)
+    assert app.fetch_image(outputs).size == (512, 512)
+
+    scores = app.table(panel, "Scores")
+    for model in COMPARED:
+        expect(scores.get_by_role("row").filter(has_text=model).first).to_be_visible()
+    app.expect_loaded(app.block(panel, "Crop strip").locator("img"))
+    images = panel.locator("#compare-view .cmp-frame img")
+    expect(images).to_have_count(1 + len(COMPARED))  # the input, then each output
+    for image in images.all():
+        app.expect_loaded(image)
+    _zoom_in_on(app, images.first)
+    sizes = {image.evaluate("i => i.style.width + ' ' + i.style.left") for image in images.all()}
+    assert len(sizes) == 1, f"panes zoomed differently: {sizes}"
+    app.finish("compare")
+
+
+def _zoom_in_on(app: AppPage, image: Locator) -> None:
+    """Scroll the mouse wheel over one pane; waits until that pane's image grew."""
+    before = image.evaluate("i => i.getBoundingClientRect().width")
+    image.hover()
+    for _ in range(3):  # each wheel event zooms by 1.25
+        app.page.mouse.wheel(0, -100)
+    app.page.wait_for_function(
+        "([i, w]) => i.getBoundingClientRect().width > w * 1.9",
+        arg=[image.element_handle(), before],
+    )
 
 
 def test_evaluation_runs_a_small_leaderboard(app: AppPage) -> None:
