@@ -63,6 +63,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         HF_HUB_OFFLINE="1",  # nothing outside this machine can be reached anyway
         RESTORATION_OUTPUT_DIR=str(tmp_path_factory.mktemp("outputs")),
         RESTORATION_LEADERBOARD_DB=str(tmp_path_factory.mktemp("leaderboard") / "lb.sqlite"),
+        # The app's in-process job worker uses its own queue (tests/test_jobs_ui.py).
+        RESTORATION_JOBS_DB=str(tmp_path_factory.mktemp("jobs") / "jobs.sqlite"),
+        RESTORATION_JOBS_STORAGE=str(tmp_path_factory.mktemp("job-files")),
+        RESTORATION_JOBS_POLL="0.2",
     )
     with log.open("w") as sink:
         process = subprocess.Popen(
