@@ -82,10 +82,14 @@ def _read_limited(path: Path) -> bytes:
 
 
 def uploads_from_files(
-    paths: Sequence[str | Path], reference_dir: str | Path | None = None
+    paths: Sequence[str | Path],
+    reference_dir: str | Path | None = None,
+    reference_files: Sequence[str | Path] = (),
 ) -> list[Upload]:
-    """Uploads for files and folders; ``.zip`` files are opened; references matched by stem."""
+    """Uploads for files and folders; ``.zip`` files are opened. References (a folder, or
+    files) are matched to inputs by file name without the extension."""
     references = _references(reference_dir)
+    references |= {Path(p).stem.lower(): Path(p) for p in reference_files}
     uploads: list[Upload] = []
     for path in images_in_or_zips(paths):
         if path.suffix.lower() == ".zip":
