@@ -923,11 +923,19 @@ def compare_files(
     return finish(run, region, zoom)
 
 
-def finish(run: CompareRun, region: Region | None = None, zoom: int = 2) -> CompareFiles:
-    """Write the table and, when any output exists, the crop strip."""
+def finish(
+    run: CompareRun, region: Region | None = None, zoom: int = 2, *, strip: bool = True
+) -> CompareFiles:
+    """Write the table and (with ``strip``, when any output exists) the crop strip.
+
+    The region is checked in any case, so a bad one is refused after the first output.
+    """
+    first = next((pane for pane in run.panes if pane.ok), None)
+    if region is not None and first is not None:
+        check_region(region, first.width, first.height)
     csv_path, json_path = write_table(run, run.folder)
     strip_path = Path(run.folder) / "crop_strip.png"
-    if any(pane.ok for pane in run.panes):
+    if strip and any(pane.ok for pane in run.panes):
         strip, _ = crop_strip(run, region, zoom)
         save_png(strip, strip_path)
     return CompareFiles(run, strip_path, csv_path, json_path)

@@ -138,18 +138,21 @@ def _region(x: float, y: float, width: float, height: float) -> cmp.Region | Non
 
 
 def _outputs(run: cmp.CompareRun, region: cmp.Region | None, zoom: int) -> CompareOutputs:
-    """What the event shows after each finished variant (the strip and exports grow)."""
-    written = _finish(run, region, zoom)
+    """What the event shows after each finished variant; the strip comes with the last."""
+    done, total = len(run.panes), len(run.plan.variants)
+    # the strip reads every output again: once at the end, not after each variant
+    written = _finish(run, region, zoom, strip=done == total)
     files = [pane.path for pane in run.panes if pane.ok]
     strip = str(written.strip) if written.strip.is_file() else None
-    done, total = len(run.panes), len(run.plan.variants)
     note = _note(run, done, total)
     return strip, files, _styled(run), [str(written.csv), str(written.json)], note, run
 
 
-def _finish(run: cmp.CompareRun, region: cmp.Region | None, zoom: int) -> cmp.CompareFiles:
+def _finish(
+    run: cmp.CompareRun, region: cmp.Region | None, zoom: int, *, strip: bool = True
+) -> cmp.CompareFiles:
     try:
-        return cmp.finish(run, region, zoom)
+        return cmp.finish(run, region, zoom, strip=strip)
     except RestorationError as error:
         raise gr.Error(str(error)) from None
 
