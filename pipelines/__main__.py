@@ -243,7 +243,12 @@ def _download(args: argparse.Namespace) -> int:
     if not args.all and not args.ids:
         raise RestorationError("Name one or more model ids, or pass --all.")
     cards = (
-        [c for c in MODELS if isinstance(c.source, Download)]
+        # Files without a published checksum are placed by hand, never fetched (weights.py).
+        [
+            c
+            for c in MODELS
+            if isinstance(c.source, Download) and all(f.pinned for f in c.source.files)
+        ]
         if args.all
         else [MODELS.get(model_id) for model_id in args.ids]
     )

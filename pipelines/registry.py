@@ -16,7 +16,7 @@ from typing import Literal
 from pipelines.errors import UnknownModelError
 from pipelines.tables import NamedTable
 
-Task = Literal["sr", "anime", "face", "colorize", "inpaint"]
+Task = Literal["sr", "anime", "face", "colorize", "inpaint", "old_photo"]
 Backend = Literal["ncnn", "torch", "classical"]
 TASK_TITLES: dict[str, str] = {
     "sr": "Super-resolution",
@@ -24,6 +24,7 @@ TASK_TITLES: dict[str, str] = {
     "face": "Face enhancement",
     "colorize": "Colorization",
     "inpaint": "Inpainting",
+    "old_photo": "Old-photo restoration",
 }
 
 
@@ -55,6 +56,14 @@ class RemoteFile:
     A file comes either from the Hugging Face Hub (``repo_id`` + ``path_in_repo`` at a
     pinned ``revision``) or from an official ``url``. ``sha256`` is checked after every
     download and on every load; ``filename`` is its name in the weights cache.
+
+    A file whose publisher gives no checksum has ``sha256=""`` (``pinned`` is False): it
+    is never downloaded automatically. The user downloads it from ``url`` and places it
+    in the weights folder; the backend then checks it by loading it strictly into the
+    card's architecture. ``size_bytes`` is then only the approximate size.
+
+    ``member`` names the file's path inside the zip archive at ``url`` when it ships in
+    one; ``filename`` is then ``FOLDER/member`` and the user unzips the archive in FOLDER.
     """
 
     filename: str
@@ -64,14 +73,21 @@ class RemoteFile:
     repo_id: str = ""
     path_in_repo: str = ""
     revision: str = ""
+    member: str = ""
 
     def __post_init__(self) -> None:
         if bool(self.url) == bool(self.repo_id):
             raise ValueError(f"{self.filename}: give exactly one of url or repo_id")
-        if len(self.sha256) != 64:
+        if self.sha256 and len(self.sha256) != 64:
             raise ValueError(f"{self.filename}: sha256 must be 64 hex digits")
+        if not self.sha256 and not self.url:
+            raise ValueError(f"{self.filename}: an unpinned file needs the official url")
         if self.repo_id and not self.revision:
             raise ValueError(f"{self.filename}: a Hub file needs a pinned revision")
+
+    @property
+    def pinned(self) -> bool:
+        return bool(self.sha256)
 
 
 @dataclass(frozen=True)
@@ -200,6 +216,29 @@ def _ddcolor(filename: str, sha256: str) -> RemoteFile:
         revision=_DDCOLOR_REVISION,
     )
 
+
+# Bringing Old Photos Back to Life ships its weights only inside two release archives
+# whose checksums are not published (docs/checkpoint-sources.md section 10).
+_BOPB_RELEASE = "https://github.com/microsoft/Bringing-Old-Photos-Back-to-Life/releases/download/v1.0"
+
+
+def _bopb(archive: str, folder: str, members: tuple[tuple[str, int], ...]) -> Download:
+    """BOPB files (member path, approximate MB) unzipped by hand from one release archive
+    into ``bopb/FOLDER`` of the weights cache; checked by a strict load, not a checksum."""
+    url = f"{_BOPB_RELEASE}/{archive}"
+    return Download(
+        tuple(
+            RemoteFile(f"bopb/{folder}/{member}", "", mb * 1_000_000, url=url, member=member)
+            for member, mb in members
+        )
+    )
+
+
+_BOPB_VAE_A = ("checkpoints/restoration/VAE_A_quality/latest_net_G.pth", 4)
+_BOPB_GUIDANCE_TAIL = (
+    " No checksum is published for the release archive, so it is not downloaded "
+    "automatically: the state line says where to unzip it."
+)
 
 _WAIFU2X_NOISE = "Denoise level: -1 none, 0 light … 3 strong JPEG-artifact removal."
 _CUGAN_NOISE = "Denoise level: -1 conservative, 0 none, 1–3 stronger denoising."
@@ -794,6 +833,122 @@ CARDS: tuple[ModelCard, ...] = (
             "and people and rebuilds plausible background and repeating structure. Best "
             "quality here; about 1-10 s per region on a CPU. Can blur fine detail and "
             "invent content; its file is read as data, never run as TorchScript."
+        ),
+    ),
+    # Bringing Old Photos Back to Life (pipelines/backends/torch/bopb): four cards, one per
+    # stage the old-photo task may run, so each states its own missing files.
+    ModelCard(
+        id="bopb-restoration-quality",
+        tasks=("old_photo",),
+        title="BOPB global restoration (no scratches)",
+        family="bopb",
+        backend="torch",
+        scales=(1,),
+        license="MIT",
+        size_mb=152.0,
+        source=_bopb(
+            "global_checkpoints.zip",
+            "Global",
+            (
+                _BOPB_VAE_A,
+                ("checkpoints/restoration/VAE_B_quality/latest_net_G.pth", 4),
+                ("checkpoints/restoration/mapping_quality/latest_net_mapping_net.pth", 145),
+            ),
+        ),
+        url="https://github.com/microsoft/Bringing-Old-Photos-Back-to-Life",
+        default_for=("old_photo",),
+        guidance=(
+            "Microsoft's Bringing Old Photos Back to Life (Wan et al., CVPR 2020), stage 1 "
+            "without scratches: two VAEs and a latent mapping network remove film grain, "
+            "blur, fading and JPEG noise from real old photos. Can smooth texture and shift "
+            "contrast (its output is stretched to full range, as the official script does)."
+            + _BOPB_GUIDANCE_TAIL
+        ),
+    ),
+    ModelCard(
+        id="bopb-restoration-scratch",
+        tasks=("old_photo",),
+        title="BOPB global restoration (with scratches)",
+        family="bopb",
+        backend="torch",
+        scales=(1,),
+        license="MIT",
+        size_mb=212.0,
+        source=_bopb(
+            "global_checkpoints.zip",
+            "Global",
+            (
+                _BOPB_VAE_A,
+                ("checkpoints/restoration/VAE_B_scratch/latest_net_G.pth", 4),
+                ("checkpoints/restoration/mapping_scratch/latest_net_mapping_net.pth", 205),
+            ),
+        ),
+        url="https://github.com/microsoft/Bringing-Old-Photos-Back-to-Life",
+        guidance=(
+            "BOPB stage 1 for scratched photos: the scratch mask is painted white and a "
+            "masked non-local block fills it from the rest of the photo while the mapping "
+            "removes the other degradations. Attention over the whole photo: slow and "
+            "memory-hungry beyond about 1 megapixel on a CPU." + _BOPB_GUIDANCE_TAIL
+        ),
+    ),
+    ModelCard(
+        id="bopb-scratch-detection",
+        tasks=("old_photo",),
+        title="BOPB scratch detection (U-Net)",
+        family="bopb",
+        backend="torch",
+        scales=(1,),
+        license="MIT",
+        size_mb=151.0,
+        source=_bopb(
+            "global_checkpoints.zip", "Global", (("checkpoints/detection/FT_Epoch_latest.pt", 151),)
+        ),
+        url="https://github.com/microsoft/Bringing-Old-Photos-Back-to-Life",
+        guidance=(
+            "BOPB's scratch detector: a U-Net on the gray photo at a short side of 256 px "
+            "marks scratches, creases and tears (probability >= 0.4). Misses fine dust; can "
+            "mark thin bright lines of the scene." + _BOPB_GUIDANCE_TAIL
+        ),
+    ),
+    ModelCard(
+        id="bopb-face-enhancement",
+        tasks=("old_photo",),
+        title="BOPB face enhancement (SPADE, 256 px)",
+        family="bopb",
+        backend="torch",
+        scales=(1,),
+        license="MIT (face detection: dlib's 68-landmark model, non-commercial)",
+        size_mb=368.0,
+        source=_bopb(
+            "face_checkpoints.zip",
+            "Face_Enhancement",
+            (("checkpoints/Setting_9_epoch_100/latest_net_G.pth", 368),),
+        ),
+        url="https://github.com/microsoft/Bringing-Old-Photos-Back-to-Life",
+        guidance=(
+            "BOPB stage 3: each face, aligned to 256 px, is regenerated by a SPADE network "
+            "guided by the degraded face and blended back. Sharpens eyes and skin of small "
+            "faces; can change identity details. Faces are found by RetinaFace when "
+            "downloaded, else by dlib as BOPB does." + _BOPB_GUIDANCE_TAIL
+        ),
+    ),
+    # The old-photo task's offline engine (pipelines/old_photo.py): no weights at all.
+    ModelCard(
+        id="old-photo-classical",
+        tasks=("old_photo",),
+        title="Classical old-photo repair (offline fallback)",
+        family="old-photo-classical",
+        backend="classical",
+        scales=(1,),
+        license="Apache-2.0 (OpenCV)",
+        size_mb=0,
+        source=Builtin(),
+        url="https://docs.opencv.org/4.x/df/d3d/tutorial_py_inpainting.html",
+        guidance=(
+            "The fallback when BOPB's weights are not here: scratches and dust found by "
+            "directional morphology, filled with OpenCV Telea, grain removed by non-local "
+            "means, fading undone by a capped levels stretch. Repairs thin scratches and "
+            "specks well; cannot rebuild torn areas or sharpen blur as BOPB's networks do."
         ),
     ),
 )

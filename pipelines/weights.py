@@ -86,6 +86,9 @@ def _download_state(card: ModelCard, source: Download) -> ModelState:
     missing = [f for f in source.files if not local_path(f).exists()]
     if not missing:
         return ModelState("cached", str(local_path(source.files[0])))
+    unpinned = next((f for f in missing if not f.pinned), None)
+    if unpinned is not None:
+        return ModelState("unavailable", _place_by_hand(unpinned))
     size = sum(f.size_bytes for f in missing) / 1e6
     if offline():
         return ModelState(
@@ -153,7 +156,12 @@ def file_sha256(path: Path) -> str:
 
 
 def verify(card: ModelCard, file: RemoteFile, path: Path) -> None:
-    """Check size and sha256; a corrupt file is deleted and reported."""
+    """Check size and sha256; a corrupt file is deleted and reported.
+
+    An unpinned file (no published checksum) is left to the backend's strict load.
+    """
+    if not file.pinned:
+        return
     size = path.stat().st_size
     problem = ""
     if size != file.size_bytes:
@@ -166,6 +174,22 @@ def verify(card: ModelCard, file: RemoteFile, path: Path) -> None:
             f"{path} {problem}, so it is corrupt or a different file; it was deleted. "
             f"Run `{download_command(card)}` to fetch it again."
         )
+
+
+def _place_by_hand(file: RemoteFile) -> str:
+    if file.member:  # one file of a release archive: the archive is what the user fetches
+        archive = file.url.rsplit("/", 1)[-1]
+        folder = local_path(file).as_posix().removesuffix("/" + file.member)
+        return (
+            f"{file.member} is missing and no checksum is published for {archive}, which "
+            f"holds it, so it is not downloaded automatically: download {file.url} yourself "
+            f"and unzip it in {folder}"
+        )
+    return (
+        f"no checksum is published for {file.filename} (about {file.size_bytes / 1e6:.0f} MB), "
+        f"so it is not downloaded automatically: download {file.url} yourself and put it at "
+        f"{local_path(file)}"
+    )
 
 
 def _missing_error(card: ModelCard, file: RemoteFile, reason: str) -> ModelUnavailableError:
@@ -229,6 +253,8 @@ def _fetch_from_url(file: RemoteFile, staging: Path, progress: DownloadProgress 
 def _download(card: ModelCard, file: RemoteFile, progress: DownloadProgress | None) -> Path:
     """Fetch one file into a staging folder (resumable), verify it, rename into place."""
     target = local_path(file)
+    if not file.pinned:
+        raise ModelUnavailableError(f"{card.title}: {_place_by_hand(file)}.")
     if offline():
         raise _missing_error(card, file, "HF_HUB_OFFLINE is set")
     staging = cache_dir() / ".partial"

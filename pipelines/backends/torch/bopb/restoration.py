@@ -1,0 +1,105 @@
+"""Running BOPB's networks the way its test scripts do, on RGB float images.
+
+``Global/test.py`` resizes a photo to multiples of 4 (bilinear) for the quality
+model; for scratches it takes the detection script's copy resized to multiples of 16
+(bicubic) with the scratch pixels painted white. It saves the decoder's output with
+``torchvision.utils.save_image(..., normalize=True)``, which stretches the image's
+own minimum and maximum to black and white; we do the same, so results look like
+the official ones. ``Face_Enhancement/test_face.py`` feeds aligned 256 px faces.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+from pipelines.backends.torch.bopb import checkpoints as files
+from pipelines.backends.torch.bopb import faces
+from pipelines.backends.torch.bopb.detection import MULTIPLE as DETECTION_MULTIPLE
+from pipelines.backends.torch.bopb.detection import round_to
+from pipelines.backends.torch.bopb.global_nets import MULTIPLE
+
+
+def _rounded(height: int, width: int, multiple: int) -> tuple[int, int]:
+    """(width, height) rounded to the nearest multiples, as the official scripts do."""
+    return round_to(width, multiple), round_to(height, multiple)
+
+
+def resize(rgb: np.ndarray, size: tuple[int, int], method: Image.Resampling) -> np.ndarray:
+    """Resize each channel of a float image with PIL (``size`` = (width, height))."""
+    if (rgb.shape[1], rgb.shape[0]) == size:
+        return rgb
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(rgb[..., c]), mode="F").resize(size, method)
+        )
+        for c in range(rgb.shape[2])
+    ]
+    return np.stack(channels, axis=-1)
+
+
+def _to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
+    chw = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32))
+    return (chw[None] * 2.0 - 1.0).to(device)
+
+
+def _stretched(decoded: torch.Tensor) -> np.ndarray:
+    """Decoder output in [-1, 1] -> HxWx3 in [0, 1], min-max stretched like ``save_image``."""
+    image = (decoded[0].float().cpu() + 1.0) / 2.0
+    low, high = image.min(), image.max()
+    image = (image - low) / torch.clamp(high - low, min=1e-5)
+    return image.permute(1, 2, 0).numpy()
+
+
+@torch.inference_mode()
+def restore_quality(rgb: np.ndarray, device: torch.device) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    card = files.QUALITY_CARD
+    working = resize(rgb, _rounded(height, width, MULTIPLE), Image.Resampling.BILINEAR)
+    encoder = files.network(card, files.VAE_A, device)
+    mapping = files.network(card, files.MAPPING_QUALITY, device)
+    decoder = files.network(card, files.VAE_B_QUALITY, device)
+    latent = mapping(encoder.encode(_to_tensor(working, device)))
+    out = _stretched(decoder.decode(latent))
+    return np.clip(resize(out, (width, height), Image.Resampling.BICUBIC), 0.0, 1.0)
+
+
+@torch.inference_mode()
+def restore_scratched(rgb: np.ndarray, mask: np.ndarray, device: torch.device) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    card = files.SCRATCH_RESTORATION_CARD
+    size = _rounded(height, width, DETECTION_MULTIPLE)
+    working = resize(rgb, size, Image.Resampling.BICUBIC)
+    holes = (
+        np.asarray(
+            Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)
+        )
+        > 0
+    )
+    working = np.where(holes[..., None], 1.0, np.clip(working, 0.0, 1.0)).astype(np.float32)
+    mask_tensor = torch.from_numpy(holes.astype(np.float32))[None, None].to(device)
+    encoder = files.network(card, files.VAE_A, device)
+    mapping = files.network(card, files.MAPPING_SCRATCH, device)
+    decoder = files.network(card, files.VAE_B_SCRATCH, device)
+    latent = mapping(encoder.encode(_to_tensor(working, device)), mask_tensor)
+    out = _stretched(decoder.decode(latent))
+    return np.clip(resize(out, (width, height), Image.Resampling.BICUBIC), 0.0, 1.0)
+
+
+def enhance_faces(rgb: np.ndarray, device: torch.device) -> tuple[np.ndarray, int, str]:
+    """(image with every face enhanced, faces enhanced, detector name)."""
+    found, detector = faces.find_faces(rgb)
+    if not found:
+        return rgb, 0, detector
+    generator = files.network(files.FACE_CARD, files.FACE_GENERATOR, device)
+
+    @torch.inference_mode()
+    def restore(crop: np.ndarray) -> np.ndarray:
+        face = _to_tensor(crop.astype(np.float32) / 255.0, device)
+        out = (generator(face)[0].float().cpu() + 1.0) / 2.0
+        # save_image's rounding to 8 bits, which the blending script then reads back.
+        return (out * 255.0 + 0.5).clamp(0, 255).byte().permute(1, 2, 0).numpy()
+
+    out, count = faces.enhance_found(rgb, found, restore)
+    return out, count, detector
