@@ -28,6 +28,7 @@ TASK_ALIASES = {
     "anime": "anime",
     "colorize": "colorize",
     "inpaint": "inpaint",
+    "old-photo": "old_photo",
 }
 
 
@@ -148,12 +149,47 @@ def _run_inpaint(args: argparse.Namespace, picture: Picture, source: Path) -> Pi
     return inpaint.inpaint(picture, mask, args.model, dilate=args.dilate)
 
 
+def _run_old_photo(args: argparse.Namespace, picture: Picture, source: Path) -> Picture:
+    from pipelines import inpaint, old_photo
+    from pipelines.images import save_png
+
+    options = old_photo.OldPhotoOptions(
+        scratches=args.scratches,
+        faces=args.faces,
+        face_fidelity=args.face_fidelity,
+        colorize=args.colorize,
+        upscale=args.upscale,
+        method=old_photo.method_for_card(args.model),
+    )
+    mask = None
+    if args.mask:  # a corrected scratch mask: detection is skipped
+        mask = inpaint.mask_from_file(args.mask, (picture.width, picture.height))
+    result = old_photo.restore_old_photo(picture, options, mask=mask)
+    print(f"{source.name}: {result.note}", file=sys.stderr)
+    if args.mask_output and result.mask is not None:
+        many = Path(args.input).is_dir()
+        name = f"{picture.name}_scratches.png"
+        destination = _destination(Path(args.mask_output), many, name)
+        save_png(inpaint.mask_picture(result.mask), destination)
+    return result.picture
+
+
+def _default_model(args: argparse.Namespace) -> str:
+    """The task's suggested model; for old photos, the engine that can run here."""
+    if args.task == "old_photo":
+        from pipelines.old_photo import default_engine
+
+        return default_engine(args.scratches, args.faces == "bopb")
+    return MODELS.default_for(args.task).id
+
+
 TaskRunner = Callable[[argparse.Namespace, "Picture", Path], "Picture"]
 TASK_RUNNERS: dict[str, TaskRunner] = {
     "sr": _run_sr,
     "anime": _run_anime,
     "colorize": _run_colorize,
     "inpaint": _run_inpaint,
+    "old_photo": _run_old_photo,
 }
 """One function per task: reads the task's own options from ``args``."""
 
@@ -173,7 +209,7 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.registry import lookup
 
     args.task = TASK_ALIASES[args.task]
-    args.model = args.model or MODELS.default_for(args.task).id
+    args.model = args.model or _default_model(args)
     if args.model.lower().endswith(SUFFIXES):
         args.model = add_checkpoint(args.model).id
     lookup(args.model)
@@ -298,7 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--faces",
         metavar="MODEL",
-        help="sr: enhance faces after upscaling with gfpgan-v1.4 or codeformer (non-commercial)",
+        help="sr, old-photo: enhance faces with gfpgan-v1.4 or codeformer (non-commercial); "
+        "old-photo also: bopb",
     )
     run.add_argument(
         "--face-fidelity",
@@ -311,9 +348,23 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="colorize: render factor (input = 16·N px) for models with one; DDColor refuses it",
     )
-    run.add_argument("--mask", help="inpaint: mask image, same size as the input (white = fill)")
+    run.add_argument(
+        "--mask",
+        help="inpaint: mask image, same size as the input (white = fill); "
+        "old-photo: a corrected scratch mask (white = scratch), skips detection",
+    )
     run.add_argument(
         "--dilate", type=int, default=0, help="inpaint: grow the mask by N pixels (0-64)"
+    )
+    run.add_argument(
+        "--scratches", action="store_true", help="old-photo: find and repair scratches and dust"
+    )
+    run.add_argument("--colorize", metavar="MODEL", help="old-photo: colorize afterwards")
+    run.add_argument(
+        "--upscale", type=int, choices=(1, 2, 4), default=1, help="old-photo: upscale x2 or x4"
+    )
+    run.add_argument(
+        "--mask-output", metavar="FILE", help="old-photo: write the scratch mask used (PNG)"
     )
     run.set_defaults(handler=_run)
     _add_compare(commands)

@@ -153,6 +153,12 @@ def engine_card(method: str, scratches: bool) -> str:
     return CLASSICAL_CARD if method == "classical" else BOPB_CARDS[scratches]
 
 
+def default_engine(scratches: bool, faces: bool) -> str:
+    """The card of the engine ``auto`` would pick for these options (BOPB or classical)."""
+    method, _ = resolve_method("auto", scratches, faces)
+    return engine_card(method, scratches)
+
+
 def method_for_card(model_id: str) -> Method:
     """The engine a card id asks for: the classical card, or any BOPB card."""
     from pipelines.registry import lookup
