@@ -856,9 +856,15 @@ def leaderboard_run(run: CompareRun) -> Any:
 
 
 def _convention(run: CompareRun) -> str:
-    from evaluation.leaderboard import convention
-
-    return "Compare, one image: " + convention(run.metric_info, max(run.plan.crop_border, 1))
+    """The leaderboard header: how this one image was scored."""
+    parts = []
+    for name, info in run.metric_info.items():
+        border = info["settings"].get("crop_border") or 0
+        cropped = f", {border} px border cropped" if border else ""
+        arrow = "lower is better" if info["lower_better"] else "higher is better"
+        parts.append(f"{name}: {info['title']}{cropped}, {arrow}")
+    against = "against the given reference" if run.reference_path else "without a reference"
+    return f"Compare, one image: the written PNGs scored {against}; " + "; ".join(parts) + "."
 
 
 def _digest(path: str) -> str:
