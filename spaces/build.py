@@ -177,10 +177,14 @@ def _copy_tree(source: Path, target: Path, skip_suffixes: Sequence[str] = ()) ->
     shutil.copytree(source, target, ignore=ignored)
 
 
-def _prepare_output(out: Path, root: Path) -> None:
-    """An empty folder, or a previous bundle (recognised by its marker) emptied."""
+def _prepare_output(out: Path, root: Path, sources: Sequence[str]) -> None:
+    """An empty folder, or a previous bundle (recognised by its marker) emptied.
+
+    ``sources`` are the repository folders copied into it, which it must not be inside.
+    """
     out = out.resolve()
-    if out == root or out in root.parents or out.is_relative_to(root / "spaces"):
+    inside = [name for name in (*sources, "spaces") if out.is_relative_to(root / name)]
+    if out == root or out in root.parents or inside:
         raise BundleError(f"{out} would overwrite the repository; choose another folder.")
     if out.exists() and any(out.iterdir()):
         if not (out / MARKER).is_file():
@@ -256,9 +260,10 @@ def build(
     cards = _weight_cards(weights)
     for model in cards:
         check_licence(model, allow_non_commercial)
-    _prepare_output(out, root)
+    packages = local_packages(root)
+    _prepare_output(out, root, [*packages, *DATA_FOLDERS])
     shutil.copy2(root / APP_FILE, out / APP_FILE)
-    for package in local_packages(root):
+    for package in packages:
         _copy_tree(root / package, out / package)
     for folder in DATA_FOLDERS:
         _copy_tree(root / folder, out / folder, skip_suffixes=(".py",))

@@ -339,6 +339,13 @@ def test_build_refuses_a_folder_that_is_not_a_bundle(tmp_path: Path) -> None:
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+def test_build_refuses_folders_of_the_repository_itself() -> None:
+    for target in (ROOT, ROOT / "pipelines" / "space", ROOT / "spaces" / "out"):
+        result = _cli("build", str(target))
+        assert result.returncode == 1 and "overwrite the repository" in result.stderr
+    assert not (ROOT / "pipelines" / "space").exists()
+
+
 class FakeHfApi:
     """Records the calls a deploy makes, in order (no network)."""
 
