@@ -1,10 +1,11 @@
 """Colorization: a black-and-white photo in, a colour photo of the same size out.
 
 The model sees a small gray copy and predicts only colour; lightness is never
-resampled. As DDColor's own inference does, the output is the original's CIE Lab
-lightness L at full resolution with the model's a/b planes upsampled (bilinear) to it.
-A colour input is desaturated first (its Lab a/b set to zero), so the model colours
-the photo afresh; the progress messages and the result's note say so.
+resampled. Each family puts colour back as its own inference does: DDColor's a/b
+planes (CIE Lab) are upsampled onto the original's full-resolution L; DeOldify's
+colour image is upsampled and its YUV chroma laid over the original's Y.
+A colour input is desaturated first, so the model colours the photo afresh; the
+progress messages and the result's note say so.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from pipelines.registry import TASK_TITLES, ModelCard, lookup
 COLOUR_TOLERANCE = 2.0
 """Largest Lab chroma (sqrt(a² + b²)) still counted as gray: JPEG tints gray scans a little."""
 DESATURATED_NOTE = "input had colour: desaturated first"
+DEFAULT_RENDER_FACTOR = 35
+MIN_RENDER_FACTOR = 7
 MAX_RENDER_FACTOR = 45
-"""DeOldify's render factor range ends here (16 x 45 = 720 px); its notebooks offer 7..40."""
+"""DeOldify's render factor range (16·7 = 112 px to 16·45 = 720 px); its notebooks offer 7..40."""
 
 
 def colorize(
@@ -33,26 +36,49 @@ def colorize(
 ) -> Picture:
     """Colour a photo with a colorize model; same size, alpha and metadata, never grayscale.
 
-    ``render_factor`` is DeOldify's setting and is refused by models that work at a
-    fixed size (DDColor: 512 px, 256 px for the tiny model).
+    ``render_factor`` is DeOldify's setting (default 35) and is refused by models that
+    work at a fixed size (DDColor: 512 px, 256 px for the tiny model).
     """
     card = _colorize_card(model_id)
-    if render_factor is not None:
-        raise InvalidOptionError(
-            f"{card.title} works at a fixed size; render factor is a DeOldify setting."
-        )
+    factor = _render_factor(card, render_factor)
     lab = cv2.cvtColor(picture.rgb, cv2.COLOR_RGB2Lab)
-    if has_colour(lab):
+    coloured_input = has_colour(lab)
+    if coloured_input:
         progress(0.0, DESATURATED_NOTE)
     progress(0.05, "loading the model")
-    from pipelines.backends.torch import colorizers
+    gray = gray_from_lab(lab)
+    if uses_render_factor(card):
+        from pipelines.backends.torch import deoldify
 
-    colorizer = colorizers.load(card)
-    progress(0.3, f"predicting colour at {colorizer.input_size} px")
-    ab = colorizer.predict_ab(gray_from_lab(lab))
-    rgb = combine_lab(lab[:, :, 0], ab)
-    progress(1.0, DESATURATED_NOTE if has_colour(lab) else "done")
+        generator = deoldify.load(card)
+        side = deoldify.RENDER_BASE * factor
+        progress(0.3, f"predicting colour at {side} px (render factor {factor})")
+        rgb = combine_yuv(gray, generator.predict_rgb(gray, factor))
+    else:
+        from pipelines.backends.torch import colorizers
+
+        colorizer = colorizers.load(card)
+        progress(0.3, f"predicting colour at {colorizer.input_size} px")
+        rgb = combine_lab(lab[:, :, 0], colorizer.predict_ab(gray))
+    progress(1.0, DESATURATED_NOTE if coloured_input else "done")
     return picture.with_pixels(rgb, picture.alpha, grayscale=False)
+
+
+def _render_factor(card: ModelCard, render_factor: int | None) -> int:
+    if not uses_render_factor(card):
+        if render_factor is not None:
+            raise InvalidOptionError(
+                f"{card.title} works at a fixed size; render factor is a DeOldify setting."
+            )
+        return 0
+    if render_factor is None:
+        return DEFAULT_RENDER_FACTOR
+    if not MIN_RENDER_FACTOR <= render_factor <= MAX_RENDER_FACTOR:
+        raise InvalidOptionError(
+            f"Render factor {render_factor} is out of range: use "
+            f"{MIN_RENDER_FACTOR}–{MAX_RENDER_FACTOR} (the model sees a 16·N px square)."
+        )
+    return render_factor
 
 
 def _colorize_card(model_id: str) -> ModelCard:
@@ -89,3 +115,13 @@ def combine_lab(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
     ab = cv2.resize(ab.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
     lab = np.dstack([lightness.astype(np.float32), ab])
     return np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0.0, 1.0)
+
+
+def combine_yuv(original: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """DeOldify's post-processing: the model's colour image, upsampled bilinearly, gives
+    U/V; the full-resolution original gives Y (BT.601, as OpenCV's YUV)."""
+    height, width = original.shape[:2]
+    colour = cv2.resize(colour.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    yuv = cv2.cvtColor(colour, cv2.COLOR_RGB2YUV)
+    yuv[:, :, 0] = cv2.cvtColor(original.astype(np.float32), cv2.COLOR_RGB2YUV)[:, :, 0]
+    return np.clip(cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB), 0.0, 1.0)

@@ -217,6 +217,16 @@ def _ddcolor(filename: str, sha256: str) -> RemoteFile:
     )
 
 
+# DeOldify's README links (docs/checkpoint-sources.md); no size or sha256 is published.
+_DEOLDIFY_ARTISTIC_URL = "https://data.deepai.org/deoldify/ColorizeArtistic_gen.pth"
+_DEOLDIFY_STABLE_URL = "https://www.dropbox.com/s/axsd2g85uyixaho/ColorizeStable_gen.pth?dl=1"
+
+
+def _deoldify(filename: str, approx_mb: int, url: str) -> RemoteFile:
+    """A DeOldify generator: unpinned, so placed by hand and checked by a strict load."""
+    return RemoteFile(filename, "", approx_mb * 1_000_000, url=url)
+
+
 # Bringing Old Photos Back to Life ships its weights only inside two release archives
 # whose checksums are not published (docs/checkpoint-sources.md section 10).
 _BOPB_RELEASE = "https://github.com/microsoft/Bringing-Old-Photos-Back-to-Life/releases/download/v1.0"
@@ -640,6 +650,43 @@ CARDS: tuple[ModelCard, ...] = (
         guidance=(
             "DDColor trained on a larger, more varied set: more vivid, bolder colours than the "
             "ModelScope weights, less faithful to typical photo colours."
+        ),
+    ),
+    ModelCard(
+        id="deoldify-artistic",
+        tasks=("colorize",),
+        title="DeOldify artistic",
+        family="deoldify",
+        backend="torch",
+        architecture="DeOldify",
+        scales=(1,),
+        license="MIT",
+        size_mb=255.0,
+        source=Download((_deoldify("ColorizeArtistic_gen.pth", 255, _DEOLDIFY_ARTISTIC_URL),)),
+        url="https://github.com/jantic/DeOldify",
+        guidance=(
+            "DeOldify's artistic generator (ResNet-34 U-Net, self-attention): the boldest, most "
+            "varied colours, at the cost of occasional odd tints. Render factor: the model sees "
+            "a 16·N px square (default 35); lower gives bolder colour, higher more detail. "
+            "No checksum is published: download the file by hand (see the state line)."
+        ),
+    ),
+    ModelCard(
+        id="deoldify-stable",
+        tasks=("colorize",),
+        title="DeOldify stable",
+        family="deoldify",
+        backend="torch",
+        architecture="DeOldify",
+        scales=(1,),
+        license="MIT",
+        size_mb=874.0,
+        source=Download((_deoldify("ColorizeStable_gen.pth", 874, _DEOLDIFY_STABLE_URL),)),
+        url="https://github.com/jantic/DeOldify",
+        guidance=(
+            "DeOldify's stable generator (ResNet-101 U-Net): calmer, more consistent colours, "
+            "best for landscapes and portraits. Render factor as for the artistic model "
+            "(default 35). No checksum is published: download the file by hand."
         ),
     ),
     ModelCard(

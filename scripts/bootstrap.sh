@@ -59,6 +59,8 @@ if [ ! -f "$STAMP" ]; then
   if [ "$PROFILE" = test ]; then "$VENV/bin/python" -m pip install -q -r requirements-dev.txt; fi
   # Last, so pip's resolver never sees their undeclared-on-purpose dependencies.
   "$VENV/bin/python" -m pip install -q --no-deps -r requirements-nodeps.txt
+  # The deoldify wheel overwrote fastai with its vendored 1.0.56: put the pinned one back.
+  "$VENV/bin/python" -m pip install -q --no-deps --force-reinstall "$(grep -E '^fastai==' requirements.txt)"
   touch "$STAMP"
 fi
 echo ">> environment ready ($PROFILE)"

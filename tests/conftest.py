@@ -53,7 +53,13 @@ def _wait_until_serving(url: str, process: subprocess.Popen, timeout: float) -> 
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The live server's weights folder: tests place checkpoints there as a user would."""
+    return tmp_path_factory.mktemp("live-weights")
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory, live_weights_dir: Path) -> Iterator[str]:
     """``python app.py`` on a free port, as a user would start it; yields its URL."""
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
@@ -62,6 +68,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         GRADIO_ANALYTICS_ENABLED="False",
         HF_HUB_OFFLINE="1",  # nothing outside this machine can be reached anyway
         RESTORATION_OUTPUT_DIR=str(tmp_path_factory.mktemp("outputs")),
+        RESTORATION_WEIGHTS_DIR=str(live_weights_dir),
         RESTORATION_LEADERBOARD_DB=str(tmp_path_factory.mktemp("leaderboard") / "lb.sqlite"),
         # The app's in-process job worker uses its own queue (tests/test_jobs_ui.py).
         RESTORATION_JOBS_DB=str(tmp_path_factory.mktemp("jobs") / "jobs.sqlite"),

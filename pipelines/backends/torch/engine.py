@@ -308,9 +308,12 @@ class LoadedModel:
             return self.descriptor(image)
 
 
-NOT_REENTRANT = frozenset({"CRAFT", "DDColor", "HVICIDNet", "IPT", "M3SNet", "MAT", "SPAN"})
+NOT_REENTRANT = frozenset(
+    {"CRAFT", "DDColor", "DeOldify", "HVICIDNet", "IPT", "M3SNet", "MAT", "SPAN"}
+)
 """Architectures whose forward stores per-call values on the module (found by reading
-spandrel's sources: ``self.h = ...``, feature hooks, SPAN's re-parameterisation)."""
+spandrel's sources: ``self.h = ...``, feature hooks, SPAN's re-parameterisation; DeOldify's
+U-Net keeps its skip activations in forward hooks)."""
 
 
 def place(
