@@ -34,9 +34,9 @@ SKIPPED_SUFFIXES = (".pyc", ".pyi")
 OPENCV_HEADLESS = "opencv-python-headless"
 OPENCV_GUI = "opencv-python"
 OPENCV_GUI_DEBIAN = ("libgl1", "libglib2.0-0")
-# Debian packages the local set-up installs that a Space must not get: the venv tool and
-# mesa's software Vulkan device (a test fixture; on a GPU Space the driver provides one).
-NOT_FOR_SPACES_DEBIAN = {"python3-venv", "mesa-vulkan-drivers"}
+# What the ncnn model wheels load (scripts/bootstrap.sh installs them for the tests too).
+# Not mesa's software Vulkan device (a test fixture) nor PostgreSQL (jobs use SQLite here).
+MODEL_DEBIAN = ("libvulkan1", "libomp5")
 SPACE_COLOURS = ("red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray")
 MAX_SHORT_DESCRIPTION = 60
 
@@ -122,19 +122,9 @@ def space_requirements(root: Path = REPO_ROOT) -> str:
     )
 
 
-def bootstrap_debian_packages(root: Path = REPO_ROOT) -> list[str]:
-    """The Debian packages scripts/bootstrap.sh installs (every profile), in order."""
-    script = (root / "scripts" / "bootstrap.sh").read_text()
-    packages: list[str] = []
-    for body in re.findall(r"^[A-Z_]+_APT=\(([^)]*)\)", script, flags=re.MULTILINE):
-        packages += [name for name in body.split() if name not in packages]
-    return packages
-
-
-def space_debian_packages(root: Path = REPO_ROOT) -> list[str]:
-    """packages.txt: the bundled models' runtime libraries, plus what OpenCV's GUI build needs."""
-    wanted = [p for p in bootstrap_debian_packages(root) if p not in NOT_FOR_SPACES_DEBIAN]
-    return wanted + [p for p in OPENCV_GUI_DEBIAN if p not in wanted]
+def space_debian_packages() -> list[str]:
+    """packages.txt: the bundled models' runtime libraries and OpenCV's GUI build's."""
+    return [*MODEL_DEBIAN, *OPENCV_GUI_DEBIAN]
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -271,5 +261,5 @@ def build(
     sdk_version = pinned_version("gradio", root)
     (out / "README.md").write_text(readme(card, sdk_version, shipped))
     (out / "requirements.txt").write_text(space_requirements(root))
-    (out / "packages.txt").write_text("\n".join(space_debian_packages(root)) + "\n")
+    (out / "packages.txt").write_text("\n".join(space_debian_packages()) + "\n")
     return out

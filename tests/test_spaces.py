@@ -199,12 +199,9 @@ def test_packages_txt_lists_what_the_bundled_models_need(bundle: Path) -> None:
     packages = (bundle / "packages.txt").read_text().split()
     script = (ROOT / "scripts" / "bootstrap.sh").read_text()
     test_apt = re.search(r"^TEST_APT=\(([^)]*)\)", script, flags=re.MULTILINE).group(1).split()
-    assert (
-        {"libvulkan1", "libomp5"}
-        <= set(test_apt)
-        <= {*packages, "python3-venv", "mesa-vulkan-drivers"}
-    )
+    assert {"libvulkan1", "libomp5"} <= set(packages) & set(test_apt)
     assert {"libgl1", "libglib2.0-0"} <= set(packages)  # for opencv-python's cv2
+    assert not {"python3-venv", "mesa-vulkan-drivers", "postgresql"} & set(packages)
     assert all(re.fullmatch(r"[a-z0-9][a-z0-9.+-]+", p) for p in packages)  # no comments
 
 
