@@ -216,7 +216,9 @@ def plan_compare(
         _check_sweep(sweep, cards, options or {})
     variants = _variants(cards, sweep)
     shared = _shared_options(task, cards, picture, reference, dict(options or {}), sweep)
-    scale = shared.get("outscale") or shared.get("scale") or 1
+    # the SR convention's border is the scale the reference was made at (a swept scale
+    # has outputs of other sizes, which a full-reference metric leaves unscored)
+    scale = _scale_from(picture, reference) or shared.get("outscale") or shared.get("scale") or 1
     chosen, notes = _metrics(task, reference is not None, metrics)
     return ComparePlan(task, variants, shared, chosen, round(scale), notes)
 
@@ -408,7 +410,7 @@ def _run_variant(
         options[variant.option] = variant.value
     try:
         with peak_memory() as peak:
-            preload(plan.task, card, options, picture)
+            preload(plan.task, card, options)
             started = time.perf_counter()
             result = run_task(plan.task, picture, variant.model, options, progress)
             seconds = time.perf_counter() - started
@@ -465,7 +467,7 @@ def run_task(
     return inpaint(picture, mask, model, dilate=int(options.get("dilate", 0)), progress=progress)
 
 
-def preload(task: str, card: ModelCard, options: dict[str, Any], picture: Picture) -> None:
+def preload(task: str, card: ModelCard, options: dict[str, Any]) -> None:
     """Load the variant's model(s) into the backend cache, so runtimes leave loading out."""
     from pipelines import tasks
     from pipelines.backends import load_restorer
