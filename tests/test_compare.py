@@ -240,3 +240,25 @@ def test_inpaint_compare_needs_a_mask_and_keeps_the_size(
         ("opencv-ns dilate=4", 96, 96),
     ]
     assert all(p.scores["psnr"] > 20 for p in written.run.panes)
+
+
+def test_the_view_gets_every_pane_with_its_scores_and_best_marks(
+    pair: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from ui.compare import view_value
+
+    picture, reference = load_image(pair[0]), load_image(pair[1])
+    models = ["span-x4-ch48", "bicubic", "realesr-general-x4v3"]  # the last is not here
+    *_, run = compare.compare("sr", picture, models, tmp_path, reference=reference)
+    view = json.loads(view_value(run))
+    assert view["base"] == [96, 96]
+    assert [pane["label"] for pane in view["panes"]] == ["input", *models, "reference"]
+    by_label = {pane["label"]: pane for pane in view["panes"]}
+    assert (
+        by_label["realesr-general-x4v3"]["url"] == "" and by_label["realesr-general-x4v3"]["error"]
+    )
+    assert by_label["span-x4-ch48"]["url"] == f"gradio_api/file={run.panes[0].path}"
+    best = run.best()
+    for metric, label in best.items():
+        assert metric in by_label[label]["best"]
+    assert json.loads(view_value(None)) == {"panes": [], "message": ""}

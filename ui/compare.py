@@ -277,8 +277,13 @@ def _restrip(
 
 
 def _region_from_view(evt: gr.EventData) -> tuple[int, int, int, int]:
-    data = evt._data or {}
-    return tuple(int(data.get(key, 0)) for key in ("x", "y", "width", "height"))  # type: ignore[return-value]
+    """The region the grid shows (sent by compare_view.js), for the crop inputs."""
+    data = evt._data if isinstance(evt._data, dict) else {}
+    try:
+        x, y, width, height = (int(data.get(key, 0)) for key in ("x", "y", "width", "height"))
+    except (TypeError, ValueError):
+        raise gr.Error("The view sent a region that is not four whole numbers.") from None
+    return x, y, width, height
 
 
 def _save(run: cmp.CompareRun | None) -> str:
