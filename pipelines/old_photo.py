@@ -346,9 +346,10 @@ def _bopb_faces(restored: Picture, method: str, notes: list[str], progress: Prog
         notes.append("faces not enhanced: BOPB's face network needs the BOPB weights")
         return restored
     progress(0.5, "enhancing faces (BOPB)")
-    rgb = np.asarray(_require_bopb().enhance_faces(restored.rgb), dtype=np.float32)
-    notes.append("faces enhanced with BOPB")
-    return restored.with_pixels(rgb, restored.alpha)
+    report = _require_bopb().enhance_faces_report(restored.rgb)
+    count = "1 face" if report.faces == 1 else f"{report.faces} faces"
+    notes.append(f"{count} enhanced with BOPB (found by {report.detector})")
+    return restored.with_pixels(np.asarray(report.rgb, dtype=np.float32), restored.alpha)
 
 
 def _colorize(restored: Picture, model_id: str, progress: ProgressFn) -> Picture:
