@@ -43,10 +43,11 @@ class AppPage:
         expect(panel.locator("div.block").first).to_be_visible(timeout=UI_TIMEOUT_MS)
         return panel
 
-    def block(self, panel: Locator, label: str) -> Locator:
-        """The component whose label contains ``label``."""
+    def block(self, panel: Locator, label: str, exact: bool = False) -> Locator:
+        """The component whose label contains (or, ``exact``, is) ``label``."""
         title = self.page.locator("[data-testid=block-label], [data-testid=block-info]")
-        return panel.locator("div.block").filter(has=title.filter(has_text=label)).first
+        text = re.compile(rf"^\s*{re.escape(label)}\s*$") if exact else label
+        return panel.locator("div.block").filter(has=title.filter(has_text=text)).first
 
     def table(self, panel: Locator, label: str) -> Locator:
         """A ``gr.Dataframe``: an ARIA grid named by its label."""
@@ -89,12 +90,18 @@ class AppPage:
     def download_link(self, block: Locator) -> Locator:
         return block.get_by_test_id("download-link").first
 
-    def fetch_image(self, block: Locator) -> Image.Image:
+    def fetch_download(self, block: Locator) -> Image.Image:
         """The image behind the block's download link, fetched as the browser would."""
-        href = self.download_link(block).get_attribute("href")
-        assert href, "the download link has no address"
-        response = self.page.request.get(href)
-        assert response.ok, f"{href}: HTTP {response.status}"
+        return self._fetch(self.download_link(block).get_attribute("href"))
+
+    def fetch_shown(self, image: Locator) -> Image.Image:
+        """The file an <img> shows."""
+        return self._fetch(image.get_attribute("src"))
+
+    def _fetch(self, url: str | None) -> Image.Image:
+        assert url, "no address to fetch the image from"
+        response = self.page.request.get(url)
+        assert response.ok, f"{url}: HTTP {response.status}"
         return Image.open(io.BytesIO(response.body()))
 
     def expect_loaded(self, image: Locator) -> None:

