@@ -106,14 +106,19 @@ def add_checkpoint(path: str | os.PathLike, name: str | None = None) -> ModelCar
 def _detect(stored: Path, source: Path) -> tuple[tuple[Task, ...], str, int, str]:
     """What a checkpoint is: (tasks, architecture, scale, description).
 
-    DDColor is told apart first: spandrel calls it a restorer, but it colours images.
+    The colorizers are told apart first: spandrel calls DDColor a restorer and does not
+    know DeOldify, but both colour images.
     """
     from pipelines.backends import torch as torch_backend
-    from pipelines.backends.torch import colorizers, loader
+    from pipelines.backends.torch import colorizers, deoldify, loader
 
-    if colorizers.is_ddcolor(loader.read_state_dict(stored)):
+    state_dict = loader.read_state_dict(stored)
+    if colorizers.is_ddcolor(state_dict):
         colorizer = colorizers.load_file(stored, source.name)
         return ("colorize",), colorizers.DDCOLOR, 1, colorizer.describe()
+    if deoldify.detect(state_dict):
+        generator = deoldify.load_file(stored, source.name)
+        return ("colorize",), deoldify.ARCHITECTURE, 1, generator.describe()
     restorer = torch_backend.load_checkpoint(stored)
     if restorer.plan.whole and restorer.plan.max_side:
         raise InvalidOptionError(

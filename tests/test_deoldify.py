@@ -155,6 +155,19 @@ def test_layout_is_read_from_the_weights(stand_ins: Path) -> None:
         assert deoldify.detect(state) and deoldify.generator_for(state) == generator
 
 
+def test_custom_deoldify_checkpoint_becomes_a_colorize_model(
+    stand_ins: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.custom import add_checkpoint
+
+    monkeypatch.setenv("RESTORATION_WEIGHTS_DIR", str(tmp_path))
+    card = add_checkpoint(stand_ins / "ColorizeArtistic_gen.pth", "my deoldify.pth")
+    assert card.tasks == ("colorize",) and colorize_task.uses_render_factor(card)
+    assert "resnet34 deep" in card.guidance
+    result = colorize_task.colorize(load_image(natural_image(40, 40)), card.id, render_factor=7)
+    assert (result.width, result.height) == (40, 40) and not result.grayscale
+
+
 def test_cli_colorizes_with_render_factor(weights_dir: Path, tmp_path: Path) -> None:
     source = tmp_path / "old.png"
     natural_image(48, 32).convert("L").save(source)
