@@ -135,17 +135,20 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
     models = _names(args.models)
     out = Path(args.out) if args.out else None
-    run = run_leaderboard(
-        args.task,
-        args.dataset,
-        args.degradation,
-        models,
-        _names(args.metrics) or None,
-        seed=args.seed,
-        root=args.dataset_dir,
-        progress=_progress if sys.stderr.isatty() and not args.json else None,
-        output_dir=out / "images" if out else None,
-    )
+    if args.queue:
+        run = _queued_run(args, models)
+    else:
+        run = run_leaderboard(
+            args.task,
+            args.dataset,
+            args.degradation,
+            models,
+            _names(args.metrics) or None,
+            seed=args.seed,
+            root=args.dataset_dir,
+            progress=_progress if sys.stderr.isatty() and not args.json else None,
+            output_dir=out / "images" if out else None,
+        )
     if sys.stderr.isatty() and not args.json:
         print(file=sys.stderr)
     LeaderboardStore(args.db).save(run)
@@ -162,6 +165,39 @@ def _leaderboard(args: argparse.Namespace) -> int:
     if out:
         print(f"written to {out}", file=sys.stderr)
     return 0
+
+
+def _queued_run(args: argparse.Namespace, models: list[str]) -> Any:
+    """Each (model, image) pair as a job; the stored leaderboard fills as workers finish."""
+    from evaluation.leaderboard import LeaderboardStore
+    from jobs.leaderboard import queue_leaderboard, wait_for_leaderboard
+    from jobs.store import JobStore
+
+    queue = JobStore(args.jobs_db)
+    queued, batch = queue_leaderboard(
+        queue,
+        args.task,
+        args.dataset,
+        args.degradation,
+        models,
+        _names(args.metrics) or None,
+        seed=args.seed,
+        root=args.dataset_dir,
+    )
+    pairs = len(queued[1]) * len(queued[2])
+    print(
+        f"queued {pairs} (model, image) pairs as batch {batch} in {queue.describe()}; "
+        "waiting for workers (`python -m jobs worker`)",
+        file=sys.stderr,
+    )
+    return wait_for_leaderboard(
+        queue,
+        queued,
+        batch,
+        on_update=LeaderboardStore(args.db).save,
+        progress=_progress if sys.stderr.isatty() and not args.json else None,
+        timeout_s=args.queue_timeout,
+    )
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -209,6 +245,18 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--dataset-dir", help="folder of the dataset (folder / standard sets)")
     _store_options(board)
     board.add_argument("--out", help="folder for CSV, JSON, HTML charts and the images")
+    board.add_argument(
+        "--queue",
+        action="store_true",
+        help="send each (model, image) pair to the job queue; any workers run them and the "
+        "stored leaderboard fills as they finish (--out then writes no images)",
+    )
+    board.add_argument(
+        "--jobs-db", help="job queue database URL (default: $RESTORATION_JOBS_DB, $DATABASE_URL)"
+    )
+    board.add_argument(
+        "--queue-timeout", type=float, help="with --queue: seconds to wait (default: no limit)"
+    )
     board.set_defaults(handler=_leaderboard)
 
     show = commands.add_parser("show", help="print the stored leaderboards")

@@ -9,6 +9,7 @@ installed the tests that use it fail with the command that installs it: they nev
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -103,21 +104,28 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture()
-def postgres_url(postgres_server: str) -> Iterator[str]:
-    """A fresh empty database on the session's server, dropped after the test."""
+@contextlib.contextmanager
+def fresh_database(server: str) -> Iterator[str]:
+    """A new empty database on ``server`` (its URL), dropped afterwards."""
     import sqlalchemy as sa
 
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     try:
-        yield postgres_server.rsplit("/", 1)[0] + f"/{name}"
+        yield server.rsplit("/", 1)[0] + f"/{name}"
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture()
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh empty database on the session's server, dropped after the test."""
+    with fresh_database(postgres_server) as url:
+        yield url
 
 
 BACKENDS = ["sqlite", "postgresql"]
