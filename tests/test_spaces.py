@@ -20,7 +20,7 @@ from packaging.requirements import Requirement
 from PIL import Image
 
 from pipelines.registry import CARDS, Download, RemoteFile
-from spaces.build import BundleError, add_weights
+from spaces.build import BundleError, add_weights, build
 from spaces.deploy import deploy, hub_api
 from tests.conftest import ROOT, _free_port, _wait_until_serving, natural_image
 from tests.http_fixtures import serve_files
@@ -338,8 +338,8 @@ def test_build_refuses_a_folder_that_is_not_a_bundle(tmp_path: Path) -> None:
 
 def test_build_refuses_folders_of_the_repository_itself() -> None:
     for target in (ROOT, ROOT / "pipelines" / "space", ROOT / "spaces" / "out"):
-        result = _cli("build", str(target))
-        assert result.returncode == 1 and "overwrite the repository" in result.stderr
+        with pytest.raises(BundleError, match="overwrite the repository"):
+            build(target)
     assert not (ROOT / "pipelines" / "space").exists()
 
 
