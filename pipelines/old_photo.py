@@ -303,10 +303,10 @@ def correct_fading(rgb: np.ndarray) -> np.ndarray:
     on every channel, at most ``MAX_FADE_GAIN`` times.
 
     Fading squeezes the levels (lifted blacks, dull whites). A full stretch to 0-1 wrecks
-    low-key and high-key photos (a moon, a misty street: -12 dB on the synthetic set),
-    while the capped gain helped on every image there; per-channel stretching would
-    remove a sepia tint but shifts real colours; CLAHE lifted local contrast but cost
-    1-2 dB PSNR (docs/old-photo.md).
+    low-contrast scenes (a moon, a brick wall: up to -12 dB on the synthetic set), while
+    the capped gain helped on every image there; per-channel stretching would remove a
+    sepia tint but shifts real colours; CLAHE lifted local contrast but cost 1-3 dB PSNR
+    (docs/old-photo.md).
     """
     low, high = np.percentile(rgb @ _LUMA, LEVEL_PERCENTILES)
     gain = min(MAX_FADE_GAIN, 1.0 / max(float(high - low), 1e-3))
