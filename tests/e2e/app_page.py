@@ -92,17 +92,20 @@ class AppPage:
 
     def fetch_download(self, block: Locator) -> Image.Image:
         """The image behind the block's download link, fetched as the browser would."""
+        return Image.open(io.BytesIO(self.download_bytes(block)))
+
+    def download_bytes(self, block: Locator) -> bytes:
         return self._fetch(self.download_link(block).get_attribute("href"))
 
     def fetch_shown(self, image: Locator) -> Image.Image:
         """The file an <img> shows."""
-        return self._fetch(image.get_attribute("src"))
+        return Image.open(io.BytesIO(self._fetch(image.get_attribute("src"))))
 
-    def _fetch(self, url: str | None) -> Image.Image:
-        assert url, "no address to fetch the image from"
+    def _fetch(self, url: str | None) -> bytes:
+        assert url, "no address to fetch from"
         response = self.page.request.get(url)
         assert response.ok, f"{url}: HTTP {response.status}"
-        return Image.open(io.BytesIO(response.body()))
+        return response.body()
 
     def expect_loaded(self, image: Locator) -> None:
         """The <img> has a source and the browser decoded it (not a broken image)."""

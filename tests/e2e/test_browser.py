@@ -9,7 +9,10 @@ opened, checked to render and screenshotted by ``test_every_other_tab_renders``.
 from __future__ import annotations
 
 import dataclasses
+import io
 import re
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,7 +45,7 @@ IMAGE_TABS = [
         "colorize", "Black-and-white photo", "coffee_gray.png", "ddcolor-modelscope", "Colorize", 1
     ),
 ]
-OWN_TESTS = {"old_photo", "inpaint", "compare", "evaluation", "models"}
+OWN_TESTS = {"old_photo", "inpaint", "jobs", "compare", "evaluation", "models"}
 
 
 def test_the_page_has_every_known_tab(app: AppPage) -> None:
@@ -147,6 +150,36 @@ def _paint_horizontal_stroke(app: AppPage, editor: Locator) -> None:
     app.page.mouse.down()
     app.page.mouse.move(x + 60, y, steps=3)
     app.page.mouse.up()
+
+
+BATCH = ("astronaut_small.png", "coffee_small.png")
+
+
+def test_jobs_queue_images_and_export_the_results(app: AppPage) -> None:
+    panel = app.open_tab("jobs")
+    uploads = app.block(panel, "Images, or a ZIP of images")
+    uploads.locator("input[type=file]").set_input_files([EXAMPLES / name for name in BATCH])
+    for name in BATCH:
+        expect(uploads).to_contain_text(Path(name).stem)
+    app.choose(panel, "Model", "span-x4-ch48")
+    app.click(panel, "Queue jobs")
+    queued = panel.get_by_text(re.compile(r"Queued 2 jobs \(ids \d+–\d+\)"))
+    app.wait_for(queued)
+    first, last = map(int, re.findall(r"\d+", queued.inner_text().split("ids")[1])[:2])
+    ids = list(range(first, last + 1))
+    table = app.table(panel, "Jobs (newest first")
+    for job in ids:  # the table refreshes itself every 3 s while the app's worker runs them
+        row = table.get_by_role("row").filter(has_text=re.compile(rf"^\s*{job}\s"))
+        expect(row).to_contain_text("completed", timeout=MODEL_TIMEOUT_MS)
+
+    panel.get_by_label("Job ids for the downloads").fill(",".join(map(str, ids)))
+    app.click(panel, "Results (ZIP)")
+    archive = app.block(panel, "results.zip")
+    app.wait_for(app.download_link(archive))
+    names = zipfile.ZipFile(io.BytesIO(app.download_bytes(archive))).namelist()
+    assert sum(name.endswith(".png") for name in names) == len(BATCH), names
+    assert any(name.endswith(".json") for name in names), names
+    app.finish("jobs")
 
 
 COMPARED = ("span-x4-ch48", "span-clearreality-x4", "bicubic")  # the tab's defaults for sr
