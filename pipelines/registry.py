@@ -979,6 +979,32 @@ CARDS: tuple[ModelCard, ...] = (
             "downloaded, else by dlib as BOPB does." + _BOPB_GUIDANCE_TAIL
         ),
     ),
+    ModelCard(
+        id="bopb-restoration-scratch-hr",
+        tasks=("old_photo",),
+        title="BOPB global restoration (with scratches, large photos)",
+        family="bopb",
+        backend="torch",
+        scales=(1,),
+        license="MIT",
+        size_mb=304.0,
+        source=_bopb(
+            "global_checkpoints.zip",
+            "Global",
+            (
+                _BOPB_VAE_A,
+                ("checkpoints/restoration/VAE_B_scratch/latest_net_G.pth", 4),
+                ("checkpoints/restoration/mapping_Patch_Attention/latest_net_mapping_net.pth", 296),
+            ),
+        ),
+        url="https://github.com/microsoft/Bringing-Old-Photos-Back-to-Life",
+        guidance=(
+            "BOPB's --HR scratch model: each mostly-scratched latent patch (8, 4, then 2 px) "
+            "is replaced by its most similar clean patch, so large photos stay fast; the "
+            "mask is dilated by 3 px. Used automatically above 512 x 512 px when present. "
+            "Can repeat texture across a long scratch." + _BOPB_GUIDANCE_TAIL
+        ),
+    ),
     # The old-photo task's offline engine (pipelines/old_photo.py): no weights at all.
     ModelCard(
         id="old-photo-classical",

@@ -23,14 +23,22 @@ from torch.nn import functional as F
 from pipelines.backends.torch.bopb import checkpoints as layout
 from pipelines.backends.torch.bopb.detection import ScratchUNet
 from pipelines.backends.torch.bopb.face_net import FaceGenerator
-from pipelines.backends.torch.bopb.global_nets import VAE, QualityMapping, ScratchMapping
+from pipelines.backends.torch.bopb.global_nets import (
+    VAE,
+    PatchAttentionMapping,
+    QualityMapping,
+    ScratchMapping,
+)
 
 WEIGHTS_ENV = "RESTORATION_WEIGHTS_DIR"
 FAST_FACE_WIDTH = 16
 
 
-def write_bopb_checkpoints(root: Path, *, face_width: int = 64, seed: int = 0) -> None:
-    """Write every BOPB checkpoint under ``root`` (the weights folder) with random weights."""
+def write_bopb_checkpoints(
+    root: Path, *, face_width: int = 64, with_hr: bool = True, seed: int = 0
+) -> None:
+    """Write every BOPB checkpoint under ``root`` (the weights folder) with random weights;
+    ``with_hr=False`` leaves out the optional patch-attention (``--HR``) mapping."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         files = {
@@ -41,6 +49,8 @@ def write_bopb_checkpoints(root: Path, *, face_width: int = 64, seed: int = 0) -
             layout.MAPPING_QUALITY: QualityMapping().state_dict(),
             layout.MAPPING_SCRATCH: ScratchMapping().state_dict(),
         }
+        if with_hr:
+            files[layout.MAPPING_PATCH_ATTENTION] = PatchAttentionMapping().state_dict()
         face = _official_face_state(FaceGenerator(face_width).state_dict())
     for member, content in files.items():
         _save(root / layout.GLOBAL_ARCHIVE_DIR / member, content)
@@ -56,6 +66,7 @@ def checkpoint_paths(root: Path) -> list[Path]:
         layout.VAE_B_SCRATCH,
         layout.MAPPING_QUALITY,
         layout.MAPPING_SCRATCH,
+        layout.MAPPING_PATCH_ATTENTION,
     ]
     paths = [root / layout.GLOBAL_ARCHIVE_DIR / m for m in members]
     return [*paths, root / layout.FACE_ARCHIVE_DIR / layout.FACE_GENERATOR]

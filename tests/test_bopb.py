@@ -58,7 +58,7 @@ def photo(width: int, height: int) -> np.ndarray:
 
 
 def test_cards_name_the_official_archives_and_layout() -> None:
-    for card_id in bopb.BOPB_CARD_IDS:
+    for card_id in (*bopb.BOPB_CARD_IDS, bopb.BOPB_HR_CARD_ID):
         card = MODELS.get(card_id)
         assert card.tasks == ("old_photo",) and card.license.startswith("MIT")
         for file in card.source.files:
@@ -89,7 +89,7 @@ def test_missing_weights_names_the_files_and_what_to_unzip_where(
 def test_missing_weights_is_none_once_unzipped(weights_root: Path) -> None:
     assert bopb.missing_weights(with_scratches=True, faces=True) is None
     assert bopb.missing_weights(with_scratches=False, faces=False) is None
-    for card_id in bopb.BOPB_CARD_IDS:
+    for card_id in (*bopb.BOPB_CARD_IDS, bopb.BOPB_HR_CARD_ID):
         assert card_state(MODELS.get(card_id)).state == "cached"
 
 
@@ -110,13 +110,14 @@ def test_every_checkpoint_loads_strictly_through_the_loader(weights_root: Path) 
         checkpoints.VAE_B_SCRATCH: global_nets.VAE,
         checkpoints.MAPPING_QUALITY: global_nets.QualityMapping,
         checkpoints.MAPPING_SCRATCH: global_nets.ScratchMapping,
+        checkpoints.MAPPING_PATCH_ATTENTION: global_nets.PatchAttentionMapping,
         checkpoints.FACE_GENERATOR: FaceGenerator,
     }
     paths = checkpoint_paths(weights_root)
     assert len(paths) == len(expected)
     for member, kind in expected.items():
         (path,) = [p for p in paths if p.as_posix().endswith(member)]
-        card = next(c for c in bopb.BOPB_CARD_IDS if _card_has(c, member))
+        card = next(c for c in checkpoints.CARD_IDS if _card_has(c, member))
         net = checkpoints.build(card, member, path)
         assert isinstance(net, kind) and not net.training
         saved = checkpoints.state_dict_for(member, checkpoints.read_checkpoint(path))
@@ -227,6 +228,37 @@ def test_restore_global_with_scratches(weights_root: Path) -> None:
     assert out.shape == rgb.shape and out.dtype == np.float32 and np.isfinite(out).all()
     assert np.abs(out - rgb).mean() > 0.01
     assert not np.array_equal(out, bopb.restore_global(rgb, None))
+
+
+def test_patch_attention_fills_mostly_scratched_patches_from_clean_ones() -> None:
+    torch.manual_seed(4)
+    block = global_nets.PatchAttention(width=4, patch=2).eval()
+    x = torch.randn(1, 4, 6, 6)
+    mask = torch.zeros(1, 1, 24, 24)
+    mask[..., :8, :8] = 1.0  # the top-left 2x2-latent patch
+    captured: list[torch.Tensor] = []
+    block.F_Combine.register_forward_hook(lambda _m, inputs, _o: captured.append(inputs[0]))
+    with torch.no_grad():
+        block(x, mask)
+        features = block.res_block(x)
+    composed = captured[0][:, 4:8]
+    top_left = composed[0, :, :2, :2]
+    clean = [features[0, :, r : r + 2, c : c + 2] for r in (0, 2, 4) for c in (0, 2, 4)][1:]
+    assert any(torch.equal(top_left, patch) for patch in clean)  # copied, not blended
+    assert torch.equal(composed[0, :, 2:, :], features[0, :, 2:, :])  # the rest untouched
+
+
+def test_large_scratched_photos_use_patch_attention_when_present(
+    weights_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rgb = photo(48, 40)
+    mask = np.zeros(rgb.shape[:2], bool)
+    mask[18:21, :] = True
+    hr = bopb.restore_global(rgb, mask, hr=True)
+    assert hr.shape == rgb.shape and np.isfinite(hr).all()
+    assert not np.array_equal(hr, bopb.restore_global(rgb, mask, hr=False))
+    monkeypatch.setattr(bopb, "HR_AUTO_PIXELS", 100)  # "large" = this 48x40 photo
+    np.testing.assert_array_equal(bopb.restore_global(rgb, mask), hr)
 
 
 def test_enhance_faces_changes_the_face_and_leaves_the_rest(weights_root: Path) -> None:

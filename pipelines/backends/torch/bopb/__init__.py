@@ -32,6 +32,12 @@ BOPB_CARD_IDS: tuple[str, ...] = (
     "bopb-restoration-scratch",
     "bopb-face-enhancement",
 )
+BOPB_HR_CARD_ID = "bopb-restoration-scratch-hr"
+"""Optional: the patch-attention mapping BOPB's ``--HR`` uses for large scratched photos."""
+HR_AUTO_PIXELS = 512 * 512
+"""Above this many pixels a scratched photo uses the patch-attention mapping when its
+file is here: the non-local block's cost grows with the square of the pixel count
+(about a minute at 512 x 512 on a 2-core CPU, 16 times that at 1024 x 1024)."""
 MIN_SIDE = 8
 
 
@@ -61,20 +67,29 @@ def detect_scratches(rgb: np.ndarray) -> np.ndarray:
     return detection.scratch_mask(net, image, device)
 
 
-def restore_global(rgb: np.ndarray, scratch_mask: np.ndarray | None) -> np.ndarray:
+def restore_global(
+    rgb: np.ndarray, scratch_mask: np.ndarray | None, *, hr: bool | None = None
+) -> np.ndarray:
     """Stage 1 of BOPB: VAE A encoder -> latent mapping -> VAE B decoder.
 
     Without a mask: the quality variant, on the image resized to multiples of 4. With
     a mask (HxW, true = scratch): the scratch variant, on the image resized to multiples
-    of 16 with the masked pixels painted white, the mapping attending to the rest.
-    The result is resized back to the input's size.
+    of 16 with the masked pixels painted white, the mapping attending to the rest:
+    the non-local block, or with ``hr`` the patch-attention mapping of BOPB's ``--HR``
+    (mask dilated by 3 px). ``hr=None`` picks patch attention above ``HR_AUTO_PIXELS``
+    when its checkpoint is here. The result is resized back to the input's size.
     """
-    from pipelines.backends.torch.bopb import restoration
+    from pipelines.backends.torch.bopb import checkpoints, restoration
 
     image = _checked_rgb(rgb)
     if scratch_mask is None:
         return restoration.restore_quality(image, _device())
-    return restoration.restore_scratched(image, _checked_mask(scratch_mask, image), _device())
+    mask = _checked_mask(scratch_mask, image)
+    if hr is None:
+        hr = image.shape[0] * image.shape[1] > HR_AUTO_PIXELS and checkpoints.present(
+            BOPB_HR_CARD_ID
+        )
+    return restoration.restore_scratched(image, mask, _device(), hr)
 
 
 def enhance_faces(rgb: np.ndarray) -> np.ndarray:

@@ -30,7 +30,12 @@ from pipelines import weights
 from pipelines.backends.torch import loader
 from pipelines.backends.torch.bopb.detection import ScratchUNet
 from pipelines.backends.torch.bopb.face_net import FaceGenerator, fold_spectral_norm
-from pipelines.backends.torch.bopb.global_nets import VAE, QualityMapping, ScratchMapping
+from pipelines.backends.torch.bopb.global_nets import (
+    VAE,
+    PatchAttentionMapping,
+    QualityMapping,
+    ScratchMapping,
+)
 from pipelines.backends.torch.cache import ModelCache, budget_from_env
 from pipelines.errors import ModelUnavailableError
 from pipelines.registry import Download, RemoteFile, lookup
@@ -46,13 +51,17 @@ VAE_B_QUALITY = "checkpoints/restoration/VAE_B_quality/latest_net_G.pth"
 VAE_B_SCRATCH = "checkpoints/restoration/VAE_B_scratch/latest_net_G.pth"
 MAPPING_QUALITY = "checkpoints/restoration/mapping_quality/latest_net_mapping_net.pth"
 MAPPING_SCRATCH = "checkpoints/restoration/mapping_scratch/latest_net_mapping_net.pth"
+MAPPING_PATCH_ATTENTION = (
+    "checkpoints/restoration/mapping_Patch_Attention/latest_net_mapping_net.pth"
+)
 FACE_GENERATOR = "checkpoints/Setting_9_epoch_100/latest_net_G.pth"
 
 SCRATCH_CARD = "bopb-scratch-detection"
 QUALITY_CARD = "bopb-restoration-quality"
 SCRATCH_RESTORATION_CARD = "bopb-restoration-scratch"
 FACE_CARD = "bopb-face-enhancement"
-CARD_IDS = (SCRATCH_CARD, QUALITY_CARD, SCRATCH_RESTORATION_CARD, FACE_CARD)
+SCRATCH_HR_CARD = "bopb-restoration-scratch-hr"
+CARD_IDS = (SCRATCH_CARD, QUALITY_CARD, SCRATCH_RESTORATION_CARD, FACE_CARD, SCRATCH_HR_CARD)
 
 StateDict = dict[str, torch.Tensor]
 
@@ -70,6 +79,7 @@ _BUILDERS: dict[str, Callable[[StateDict], nn.Module]] = {
     VAE_B_SCRATCH: lambda _: VAE(),
     MAPPING_QUALITY: lambda _: QualityMapping(),
     MAPPING_SCRATCH: lambda _: ScratchMapping(),
+    MAPPING_PATCH_ATTENTION: lambda _: PatchAttentionMapping(),
     FACE_GENERATOR: _face_generator,
 }
 
@@ -78,6 +88,13 @@ def needed_cards(with_scratches: bool, faces: bool) -> list[str]:
     """The card ids one restoration needs, in the order they run."""
     cards = [SCRATCH_CARD, SCRATCH_RESTORATION_CARD] if with_scratches else [QUALITY_CARD]
     return [*cards, FACE_CARD] if faces else cards
+
+
+def present(card_id: str) -> bool:
+    """Whether every file of a card is in the weights folder (optional extras)."""
+    source = lookup(card_id).source
+    files = source.files if isinstance(source, Download) else ()
+    return all(weights.local_path(file).exists() for file in files)
 
 
 def missing_sentence(card_ids: list[str]) -> str | None:

@@ -173,3 +173,67 @@ class ScratchMapping(nn.Module):
 
     def forward(self, latent: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.after_NL(self.NL(self.before_NL(latent), mask))
+
+
+class PatchAttention(nn.Module):
+    """``Patch_Attention_4`` as the HR test runs it (``inference_forward``).
+
+    Each ``patch`` x ``patch`` latent patch that is mostly (> 60 %) scratch is replaced
+    by the most similar (cosine) patch outside the scratches; a 3x3 conv then fuses the
+    block's input, the composed features and the mask. Where ``patch`` does not divide
+    the latent size, the composed features are zero beyond the last whole patch, as
+    ``F.fold`` leaves them in the official code.
+    """
+
+    def __init__(self, width: int, patch: int) -> None:
+        super().__init__()
+        self.patch = patch
+        self.res_block = nn.Sequential(ResnetBlock(width))
+        self.F_Combine = nn.Conv2d(2 * width + 1, width, 3, 1, 1)
+
+    def forward(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = self.res_block(z)
+        height, width = x.shape[2:]
+        scratched = (F.interpolate(mask, (height, width), mode="bilinear") > 0).to(x.dtype)
+        holes = F.unfold(scratched, self.patch, stride=self.patch).mean(1)[0] > 0.6
+        composed = x
+        if holes.any() and not holes.all():
+            patches = F.unfold(x, self.patch, stride=self.patch)[0]  # (C*p*p, L)
+            patches[:, holes] = patches[:, ~holes][:, _best_matches(patches, holes)]
+            composed = F.fold(patches[None], (height, width), self.patch, stride=self.patch)
+        return self.F_Combine(torch.cat([z, composed, scratched], 1))
+
+
+def _best_matches(patches: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
+    """For each hole patch, the index (among the others) of the most cosine-similar one."""
+    queries = F.normalize(patches[:, holes].T, dim=1)
+    keys = F.normalize(patches[:, ~holes], dim=0)
+    step = max(1, ATTENTION_CHUNK_ELEMENTS // keys.shape[1])
+    return torch.cat(
+        [(queries[i : i + step] @ keys).argmax(1) for i in range(0, len(queries), step)]
+    )
+
+
+class PatchAttentionMapping(nn.Module):
+    """``Mapping_Model_with_mask_2`` (HR): patch attention at 8, 4 and 2 latent pixels
+    between pairs of residual blocks; cost grows with the scratched area, not N^2."""
+
+    def __init__(self, latent: int = VAE_WIDTH, width: int = MAPPING_WIDTH) -> None:
+        super().__init__()
+        self.before_NL = nn.Sequential(*_widen(latent, width), *_blocks(width, 2))
+        self.NL_scale_1 = PatchAttention(width, 8)
+        self.res_block_1 = nn.Sequential(*_blocks(width, 2))
+        self.NL_scale_2 = PatchAttention(width, 4)
+        self.res_block_2 = nn.Sequential(*_blocks(width, 2))
+        self.NL_scale_3 = PatchAttention(width, 2)
+        self.after_NL = nn.Sequential(*_blocks(width, 2), *_narrow(latent, width))
+
+    def forward(self, latent: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = self.NL_scale_1(self.before_NL(latent), mask)
+        x = self.NL_scale_2(self.res_block_1(x), mask)
+        x = self.NL_scale_3(self.res_block_2(x), mask)
+        return self.after_NL(x)
+
+
+def _blocks(width: int, count: int) -> list[nn.Module]:
+    return [ResnetBlock(width) for _ in range(count)]

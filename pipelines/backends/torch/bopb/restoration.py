@@ -10,6 +10,7 @@ the official ones. ``Face_Enhancement/test_face.py`` feeds aligned 256 px faces.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -65,22 +66,30 @@ def restore_quality(rgb: np.ndarray, device: torch.device) -> np.ndarray:
     return np.clip(resize(out, (width, height), Image.Resampling.BICUBIC), 0.0, 1.0)
 
 
+HR_MASK_DILATION = 3  # the HR test dilates the mask with a 3x3 square this many times
+
+
 @torch.inference_mode()
-def restore_scratched(rgb: np.ndarray, mask: np.ndarray, device: torch.device) -> np.ndarray:
+def restore_scratched(
+    rgb: np.ndarray, mask: np.ndarray, device: torch.device, hr: bool
+) -> np.ndarray:
+    """The scratch variant; ``hr`` selects the patch-attention mapping (``--HR``), which
+    also dilates the mask, instead of the non-local one."""
     height, width = rgb.shape[:2]
-    card = files.SCRATCH_RESTORATION_CARD
+    card = files.SCRATCH_HR_CARD if hr else files.SCRATCH_RESTORATION_CARD
     size = _rounded(height, width, DETECTION_MULTIPLE)
     working = resize(rgb, size, Image.Resampling.BICUBIC)
-    holes = (
-        np.asarray(
-            Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)
-        )
-        > 0
+    holes = np.asarray(
+        Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)
     )
+    if hr:
+        holes = cv2.dilate(holes, np.ones((3, 3), np.uint8), iterations=HR_MASK_DILATION)
+    holes = holes > 0
     working = np.where(holes[..., None], 1.0, np.clip(working, 0.0, 1.0)).astype(np.float32)
     mask_tensor = torch.from_numpy(holes.astype(np.float32))[None, None].to(device)
+    mapping_file = files.MAPPING_PATCH_ATTENTION if hr else files.MAPPING_SCRATCH
     encoder = files.network(card, files.VAE_A, device)
-    mapping = files.network(card, files.MAPPING_SCRATCH, device)
+    mapping = files.network(card, mapping_file, device)
     decoder = files.network(card, files.VAE_B_SCRATCH, device)
     latent = mapping(encoder.encode(_to_tensor(working, device)), mask_tensor)
     out = _stretched(decoder.decode(latent))
