@@ -107,9 +107,9 @@ def test_old_photo_restores_and_shows_the_scratch_mask(app: AppPage) -> None:
     app.finish("old_photo")
     if not corrected[mask].all():
         pytest.xfail(
-            "the editor does not show the detected scratches: Gradio 6.31's ImageEditor never "
-            "fetches the mask layer the server puts in its value, so a re-run repairs only "
-            "what was painted"
+            "the editor does not show the detected scratches: Gradio 6.31's ImageEditor "
+            "draws the background of a value but not its layers (also with a bare editor), "
+            "so a re-run repairs only what was painted"
         )
 
 
