@@ -35,6 +35,9 @@ def browser() -> Iterator[Browser]:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for stale in SCREENSHOTS.glob("failed-*.png"):  # from an earlier run
+        stale.unlink()
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, headless=True)
         yield launched
@@ -55,7 +58,6 @@ _FAILED = pytest.StashKey[bool]()
 @pytest.fixture()
 def app(browser: Browser, live_server: str, request: pytest.FixtureRequest) -> Iterator[AppPage]:
     """A fresh page on the live app (no downloads); a failed test leaves a screenshot."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=False)
     page: Page = context.new_page()
     page.set_default_timeout(UI_TIMEOUT_MS)
