@@ -436,9 +436,16 @@ def test_deploy_without_a_token_says_how_to_log_in(bundle: Path, tmp_path: Path)
     assert "HF_TOKEN" in result.stderr and "hf auth login" in result.stderr
 
 
-def test_the_token_is_never_printed_even_when_the_hub_fails(bundle: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["HF_TOKEN", "cached login"])
+def test_the_token_is_never_printed_even_when_the_hub_fails(
+    bundle: Path, tmp_path: Path, source: str
+) -> None:
     secret = "hf_" + os.urandom(12).hex()
-    env = _deploy_env(tmp_path, secret)  # HF_ENDPOINT: a closed loopback port
+    env = _deploy_env(tmp_path, secret if source == "HF_TOKEN" else None)
+    if source == "cached login":  # where `hf auth login` stores it
+        (tmp_path / "hf-home").mkdir()
+        (tmp_path / "hf-home" / "token").write_text(secret)
+    # HF_ENDPOINT is a closed loopback port: "failed" means the token was found and used.
     result = _cli("deploy", "--repo-id", "someone/lab", "--bundle", str(bundle), env=env)
     assert result.returncode == 1 and "failed" in result.stderr
     assert secret not in result.stdout + result.stderr
