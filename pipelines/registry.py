@@ -1005,6 +1005,27 @@ CARDS: tuple[ModelCard, ...] = (
             "Can repeat texture across a long scratch." + _BOPB_GUIDANCE_TAIL
         ),
     ),
+    ModelCard(
+        id="bopb-face-enhancement-512",
+        tasks=("old_photo",),
+        title="BOPB face enhancement (SPADE, 512 px)",
+        family="bopb",
+        backend="torch",
+        scales=(1,),
+        license="MIT (face detection: dlib's 68-landmark model, non-commercial)",
+        size_mb=368.0,
+        source=_bopb(
+            "face_checkpoints.zip",
+            "Face_Enhancement",
+            (("checkpoints/FaceSR_512/latest_net_G.pth", 368),),
+        ),
+        url="https://github.com/microsoft/Bringing-Old-Photos-Back-to-Life",
+        guidance=(
+            "BOPB's --HR face model: the same SPADE generator on 512 px crops, used "
+            "automatically for faces larger than a 256 px crop when present. About four "
+            "times slower per face than the 256 px model." + _BOPB_GUIDANCE_TAIL
+        ),
+    ),
     # The old-photo task's offline engine (pipelines/old_photo.py): no weights at all.
     ModelCard(
         id="old-photo-classical",

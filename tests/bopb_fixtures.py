@@ -38,7 +38,8 @@ def write_bopb_checkpoints(
     root: Path, *, face_width: int = 64, with_hr: bool = True, seed: int = 0
 ) -> None:
     """Write every BOPB checkpoint under ``root`` (the weights folder) with random weights;
-    ``with_hr=False`` leaves out the optional patch-attention (``--HR``) mapping."""
+    ``with_hr=False`` leaves out the optional ``--HR`` files (patch-attention mapping,
+    512 px face generator)."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         files = {
@@ -51,10 +52,17 @@ def write_bopb_checkpoints(
         }
         if with_hr:
             files[layout.MAPPING_PATCH_ATTENTION] = PatchAttentionMapping().state_dict()
-        face = _official_face_state(FaceGenerator(face_width).state_dict())
+        faces = {
+            layout.FACE_GENERATOR: _official_face_state(FaceGenerator(face_width).state_dict())
+        }
+        if with_hr:
+            faces[layout.FACE_GENERATOR_512] = _official_face_state(
+                FaceGenerator(face_width).state_dict()
+            )
     for member, content in files.items():
         _save(root / layout.GLOBAL_ARCHIVE_DIR / member, content)
-    _save(root / layout.FACE_ARCHIVE_DIR / layout.FACE_GENERATOR, face)
+    for member, content in faces.items():
+        _save(root / layout.FACE_ARCHIVE_DIR / member, content)
 
 
 def checkpoint_paths(root: Path) -> list[Path]:
@@ -69,7 +77,8 @@ def checkpoint_paths(root: Path) -> list[Path]:
         layout.MAPPING_PATCH_ATTENTION,
     ]
     paths = [root / layout.GLOBAL_ARCHIVE_DIR / m for m in members]
-    return [*paths, root / layout.FACE_ARCHIVE_DIR / layout.FACE_GENERATOR]
+    faces = [layout.FACE_GENERATOR, layout.FACE_GENERATOR_512]
+    return [*paths, *(root / layout.FACE_ARCHIVE_DIR / m for m in faces)]
 
 
 def _save(path: Path, content: object) -> None:

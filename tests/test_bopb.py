@@ -23,7 +23,7 @@ from torch import nn
 from pipelines.backends.torch import bopb
 from pipelines.backends.torch.bopb import checkpoints, detection, faces, global_nets
 from pipelines.backends.torch.bopb.face_net import FaceGenerator, fold_spectral_norm
-from pipelines.errors import InputImageError, ModelUnavailableError
+from pipelines.errors import InputImageError, InvalidOptionError, ModelUnavailableError
 from pipelines.registry import MODELS
 from pipelines.weights import card_state
 from tests.bopb_fixtures import (
@@ -58,7 +58,7 @@ def photo(width: int, height: int) -> np.ndarray:
 
 
 def test_cards_name_the_official_archives_and_layout() -> None:
-    for card_id in (*bopb.BOPB_CARD_IDS, bopb.BOPB_HR_CARD_ID):
+    for card_id in checkpoints.CARD_IDS:
         card = MODELS.get(card_id)
         assert card.tasks == ("old_photo",) and card.license.startswith("MIT")
         for file in card.source.files:
@@ -89,7 +89,7 @@ def test_missing_weights_names_the_files_and_what_to_unzip_where(
 def test_missing_weights_is_none_once_unzipped(weights_root: Path) -> None:
     assert bopb.missing_weights(with_scratches=True, faces=True) is None
     assert bopb.missing_weights(with_scratches=False, faces=False) is None
-    for card_id in (*bopb.BOPB_CARD_IDS, bopb.BOPB_HR_CARD_ID):
+    for card_id in checkpoints.CARD_IDS:
         assert card_state(MODELS.get(card_id)).state == "cached"
 
 
@@ -112,6 +112,7 @@ def test_every_checkpoint_loads_strictly_through_the_loader(weights_root: Path) 
         checkpoints.MAPPING_SCRATCH: global_nets.ScratchMapping,
         checkpoints.MAPPING_PATCH_ATTENTION: global_nets.PatchAttentionMapping,
         checkpoints.FACE_GENERATOR: FaceGenerator,
+        checkpoints.FACE_GENERATOR_512: FaceGenerator,
     }
     paths = checkpoint_paths(weights_root)
     assert len(paths) == len(expected)
@@ -269,6 +270,23 @@ def test_enhance_faces_changes_the_face_and_leaves_the_rest(weights_root: Path) 
     assert out.shape == rgb.shape and out.dtype == np.float32 and np.isfinite(out).all()
     assert np.abs(out[50:80, 95:125] - rgb[50:80, 95:125]).mean() > 0.01  # eyes to mouth
     np.testing.assert_allclose(out[200:, :40], rgb[200:, :40], atol=1e-6)  # far corner
+
+
+def test_faces_larger_than_a_256_crop_use_the_512_generator(
+    weights_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = Image.open(FACE_PHOTO).convert("RGB")
+    large = source.resize((1152, 1152), Image.Resampling.BICUBIC)  # eyes ~100 px apart
+    used: list[str] = []
+    load = checkpoints.network
+    monkeypatch.setattr(checkpoints, "network", lambda c, m, d: used.append(m) or load(c, m, d))
+    out = bopb.enhance_faces(np.asarray(large, dtype=np.float32) / 255.0)
+    assert used == [checkpoints.FACE_GENERATOR_512] and out.shape == (1152, 1152, 3)
+    used.clear()
+    bopb.enhance_faces(np.asarray(source, dtype=np.float32) / 255.0)
+    assert used == [checkpoints.FACE_GENERATOR]
+    with pytest.raises(InvalidOptionError, match="256 or 512"):
+        bopb.enhance_faces(out, size=300)
 
 
 def test_an_image_without_faces_comes_back_unchanged(weights_root: Path) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipelines.errors import InputImageError
+from pipelines.errors import InputImageError, InvalidOptionError
 
 if TYPE_CHECKING:
     import torch
@@ -34,6 +34,8 @@ BOPB_CARD_IDS: tuple[str, ...] = (
 )
 BOPB_HR_CARD_ID = "bopb-restoration-scratch-hr"
 """Optional: the patch-attention mapping BOPB's ``--HR`` uses for large scratched photos."""
+BOPB_FACE_512_CARD_ID = "bopb-face-enhancement-512"
+"""Optional: the 512 px face generator (``FaceSR_512``) of BOPB's ``--HR``."""
 HR_AUTO_PIXELS = 512 * 512
 """Above this many pixels a scratched photo uses the patch-attention mapping when its
 file is here: the non-local block's cost grows with the square of the pixel count
@@ -92,18 +94,22 @@ def restore_global(
     return restoration.restore_scratched(image, mask, _device(), hr)
 
 
-def enhance_faces(rgb: np.ndarray) -> np.ndarray:
+def enhance_faces(rgb: np.ndarray, *, size: int | None = None) -> np.ndarray:
     """Every face found, aligned to 256 px, run through BOPB's face generator and
-    blended back; the image unchanged when there is none."""
-    return enhance_faces_report(rgb).rgb
+    blended back; the image unchanged when there is none. ``size=512`` uses the
+    ``FaceSR_512`` generator (``--HR``); None uses it for faces larger than a 256 px
+    crop when its checkpoint is here."""
+    return enhance_faces_report(rgb, size=size).rgb
 
 
-def enhance_faces_report(rgb: np.ndarray) -> FaceReport:
+def enhance_faces_report(rgb: np.ndarray, *, size: int | None = None) -> FaceReport:
     """``enhance_faces`` plus how many faces were enhanced and which detector found them."""
     from pipelines.backends.torch.bopb import restoration
 
     image = _checked_rgb(rgb)
-    out, count, detector = restoration.enhance_faces(image, _device())
+    if size not in (None, 256, 512):
+        raise InvalidOptionError(f"BOPB's face size is 256 or 512 px, not {size}.")
+    out, count, detector = restoration.enhance_faces(image, _device(), size)
     return FaceReport(out, count, detector)
 
 

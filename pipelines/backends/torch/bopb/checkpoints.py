@@ -55,21 +55,31 @@ MAPPING_PATCH_ATTENTION = (
     "checkpoints/restoration/mapping_Patch_Attention/latest_net_mapping_net.pth"
 )
 FACE_GENERATOR = "checkpoints/Setting_9_epoch_100/latest_net_G.pth"
+FACE_GENERATOR_512 = "checkpoints/FaceSR_512/latest_net_G.pth"
 
 SCRATCH_CARD = "bopb-scratch-detection"
 QUALITY_CARD = "bopb-restoration-quality"
 SCRATCH_RESTORATION_CARD = "bopb-restoration-scratch"
 FACE_CARD = "bopb-face-enhancement"
 SCRATCH_HR_CARD = "bopb-restoration-scratch-hr"
-CARD_IDS = (SCRATCH_CARD, QUALITY_CARD, SCRATCH_RESTORATION_CARD, FACE_CARD, SCRATCH_HR_CARD)
+FACE_512_CARD = "bopb-face-enhancement-512"
+CARD_IDS = (
+    SCRATCH_CARD,
+    QUALITY_CARD,
+    SCRATCH_RESTORATION_CARD,
+    FACE_CARD,
+    SCRATCH_HR_CARD,
+    FACE_512_CARD,
+)
 
 StateDict = dict[str, torch.Tensor]
 
 
-def _face_generator(state: StateDict) -> nn.Module:
+def _face_generator(state: StateDict, size: int = 256) -> nn.Module:
     """The face generator at the checkpoint's width (16 x base filters in its first conv)."""
     first = state.get("fc.weight")
-    return FaceGenerator() if first is None else FaceGenerator(max(1, first.shape[0] // 16))
+    width = 64 if first is None else max(1, first.shape[0] // 16)
+    return FaceGenerator(width, size)
 
 
 _BUILDERS: dict[str, Callable[[StateDict], nn.Module]] = {
@@ -81,6 +91,7 @@ _BUILDERS: dict[str, Callable[[StateDict], nn.Module]] = {
     MAPPING_SCRATCH: lambda _: ScratchMapping(),
     MAPPING_PATCH_ATTENTION: lambda _: PatchAttentionMapping(),
     FACE_GENERATOR: _face_generator,
+    FACE_GENERATOR_512: lambda state: _face_generator(state, 512),
 }
 
 
@@ -177,7 +188,7 @@ def state_dict_for(member: str, content: Mapping[str, Any]) -> StateDict:
         for key, value in content.items()
         if isinstance(value, torch.Tensor)
     }
-    return fold_spectral_norm(state) if member == FACE_GENERATOR else state
+    return fold_spectral_norm(state) if member in (FACE_GENERATOR, FACE_GENERATOR_512) else state
 
 
 def build(card_id: str, member: str, path: Path) -> nn.Module:

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 SIZE = 256
 BASE = 64
 HIDDEN = 128
-LATENT_SIDE = SIZE // 2**5  # five nearest x2 upsamplings after the 8x8 start
+UPSAMPLINGS = 5  # the generator starts at 1/32 of the face size (8x8 for 256 px)
 
 
 class SPADE(nn.Module):
@@ -63,10 +63,12 @@ class SPADEResnetBlock(nn.Module):
 
 
 class FaceGenerator(nn.Module):
-    """An aligned 256 px face in [-1, 1] (1x3x256x256) -> the enhanced face in [-1, 1]."""
+    """An aligned face in [-1, 1] (1x3xSxS, S = ``size``: 256, or 512 for ``FaceSR_512``)
+    -> the enhanced face in [-1, 1]. The weights do not depend on the size."""
 
-    def __init__(self, nf: int = BASE) -> None:
+    def __init__(self, nf: int = BASE, size: int = SIZE) -> None:
         super().__init__()
+        self.latent_side = size // 2**UPSAMPLINGS
         self.fc = nn.Conv2d(3, 16 * nf, 3, padding=1)
         self.head_0 = SPADEResnetBlock(16 * nf, 16 * nf)
         self.G_middle_0 = SPADEResnetBlock(16 * nf, 16 * nf)
@@ -78,7 +80,7 @@ class FaceGenerator(nn.Module):
         self.conv_img = nn.Conv2d(nf, 3, 3, padding=1)
 
     def forward(self, face: torch.Tensor) -> torch.Tensor:
-        side = (LATENT_SIDE, LATENT_SIDE)
+        side = (self.latent_side, self.latent_side)
         x = self.fc(F.interpolate(face, size=side, mode="bilinear", align_corners=False))
         x = self.head_0(x, face)
         x = self.G_middle_0(_up(x), face)

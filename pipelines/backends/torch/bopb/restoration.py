@@ -96,13 +96,33 @@ def restore_scratched(
     return np.clip(resize(out, (width, height), Image.Resampling.BICUBIC), 0.0, 1.0)
 
 
-def enhance_faces(rgb: np.ndarray, device: torch.device) -> tuple[np.ndarray, int, str]:
-    """(image with every face enhanced, faces enhanced, detector name)."""
+def enhance_faces(
+    rgb: np.ndarray, device: torch.device, size: int | None
+) -> tuple[np.ndarray, int, str]:
+    """(image with every face enhanced, faces enhanced, detector name).
+
+    ``size`` 256 or 512 picks the generator; None uses the 512 px one (``FaceSR_512``,
+    when its checkpoint is here) for faces a 256 px crop would shrink, else 256.
+    """
     found, detector = faces.find_faces(rgb)
     if not found:
         return rgb, 0, detector
-    generator = files.network(files.FACE_CARD, files.FACE_GENERATOR, device)
+    has_512 = size == 512 or (size is None and files.present(files.FACE_512_CARD))
 
+    def restorer_for(spread: float) -> tuple[int, faces.Restorer]:
+        crop = 512 if has_512 and (size == 512 or spread > 1.0) else 256
+        card, member = (
+            (files.FACE_512_CARD, files.FACE_GENERATOR_512)
+            if crop == 512
+            else (files.FACE_CARD, files.FACE_GENERATOR)
+        )
+        return crop, _face_restorer(files.network(card, member, device), device)
+
+    out, count = faces.enhance_found(rgb, found, restorer_for)
+    return out, count, detector
+
+
+def _face_restorer(generator: torch.nn.Module, device: torch.device) -> faces.Restorer:
     @torch.inference_mode()
     def restore(crop: np.ndarray) -> np.ndarray:
         face = _to_tensor(crop.astype(np.float32) / 255.0, device)
@@ -110,5 +130,4 @@ def enhance_faces(rgb: np.ndarray, device: torch.device) -> tuple[np.ndarray, in
         # save_image's rounding to 8 bits, which the blending script then reads back.
         return (out * 255.0 + 0.5).clamp(0, 255).byte().permute(1, 2, 0).numpy()
 
-    out, count = faces.enhance_found(rgb, found, restore)
-    return out, count, detector
+    return restore
