@@ -13,7 +13,6 @@ where the submitter has it (``builtin`` ships with the code; folders must be sha
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -116,7 +115,3 @@ def wait_for_leaderboard(
                 f"({len(results)}/{total} pairs); are workers running (`python -m jobs worker`)?"
             )
         time.sleep(poll_s)
-
-
-def outcomes(run: Any) -> list[dict[str, Any]]:
-    return [dataclasses.asdict(m) for m in run.models]
