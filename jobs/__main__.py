@@ -20,18 +20,23 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from jobs.errors import JobError
 from pipelines.cli import run_command
 
+if TYPE_CHECKING:
+    from jobs.storage import Storage
+    from jobs.store import JobStore
 
-def _store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+
+def _store(args: argparse.Namespace) -> JobStore:
     from jobs.store import JobStore
 
     return JobStore(args.db)
 
 
-def _storage(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _storage(args: argparse.Namespace) -> Storage:
     from jobs.storage import Storage, storage_options
 
     return Storage(args.storage, storage_options(args.storage_options))

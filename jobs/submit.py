@@ -93,13 +93,17 @@ def uploads_from_files(
     uploads: list[Upload] = []
     for path in images_in_or_zips(paths):
         if path.suffix.lower() == ".zip":
-            uploads += uploads_from_zip(path.read_bytes() if path.stat().st_size else b"")
+            uploads += uploads_from_zip(_read_limited(path))
         else:
-            reference = references.get(path.stem.lower())
-            uploads.append(
-                Upload(path.name, _read_limited(path), reference and _read_limited(reference))
-            )
-    return uploads
+            uploads.append(Upload(path.name, _read_limited(path)))
+    return [_with_reference(upload, references) for upload in uploads]
+
+
+def _with_reference(upload: Upload, references: dict[str, Path]) -> Upload:
+    found = references.get(PurePosixPath(upload.name).stem.lower())
+    if found is None:
+        return upload
+    return Upload(upload.name, upload.data, _read_limited(found))
 
 
 def images_in_or_zips(paths: Sequence[str | Path]) -> list[Path]:

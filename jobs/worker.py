@@ -28,6 +28,7 @@ from jobs.errors import JobError
 from jobs.execute import JobFailed, failure_reason, run_job
 from jobs.storage import Storage
 from jobs.store import Claim, JobStore
+from pipelines.errors import RestorationError
 
 LOG = logging.getLogger("jobs.worker")
 T = TypeVar("T")
@@ -231,10 +232,16 @@ class Worker:
 _background: Worker | None = None
 
 
-def start_background_worker(concurrency: int = 1) -> Worker:
-    """One worker in a daemon thread of this process (the app's), started once."""
+def start_background_worker(concurrency: int = 1) -> Worker | None:
+    """One worker in a daemon thread of this process (the app's), started once. A queue
+    that cannot be opened is logged, not raised: the app serves its other tabs anyway."""
     global _background
     if _background is None:
-        _background = Worker(JobStore(), Storage(), WorkerSettings(concurrency=concurrency))
-        threading.Thread(target=_background.run, name="jobs-background", daemon=True).start()
+        try:
+            worker = Worker(JobStore(), Storage(), WorkerSettings(concurrency=concurrency))
+        except RestorationError as error:
+            LOG.error("no job worker in this process: %s", error)
+            return None
+        threading.Thread(target=worker.run, name="jobs-background", daemon=True).start()
+        _background = worker
     return _background

@@ -23,7 +23,7 @@ from jobs.errors import JobError, StorageError, UnsafeUploadError
 from jobs.report import REPORT_NAME, build_report, export_zip
 from jobs.storage import Storage, checked_path, safe_component
 from jobs.store import JobStore, NewJob, create_engine, database_url
-from jobs.submit import Upload, submit_uploads, uploads_from_zip
+from jobs.submit import Upload, submit_uploads, uploads_from_files, uploads_from_zip
 from jobs.worker import Worker, WorkerSettings
 from tests import pg_fixtures
 from tests.conftest import natural_image
@@ -153,6 +153,22 @@ def test_zip_uploads_take_images_and_refuse_traversal_and_bombs() -> None:
         uploads_from_zip(_zip({f"{i}.png": b"x" for i in range(5)}), max_entries=4)
     with pytest.raises(UnsafeUploadError, match="not a readable ZIP"):
         uploads_from_zip(b"PK\x03\x04 truncated")
+
+
+def test_references_match_files_and_zip_entries_by_name(tmp_path: Path) -> None:
+    archive = tmp_path / "batch.zip"
+    archive.write_bytes(_zip({"inner/a.png": png(8, 8), "b.png": png(8, 8)}))
+    (tmp_path / "c.png").write_bytes(png(8, 8))
+    references = tmp_path / "refs"
+    references.mkdir()
+    for name in ("A.png", "c.png"):
+        (references / name).write_bytes(png(32, 32))
+    uploads = uploads_from_files([archive, tmp_path / "c.png"], reference_dir=references)
+    assert {u.name: u.reference is not None for u in uploads} == {
+        "a.png": True,
+        "b.png": False,
+        "c.png": True,
+    }
 
 
 def test_submitting_checks_the_model_task_and_options(tmp_path: Path) -> None:
