@@ -60,6 +60,7 @@ MAX_DENOISE = 12.0
 LEVEL_PERCENTILES = (0.5, 99.5)
 MAX_FADE_GAIN = 1.3
 FALLBACK_LABEL = "classical fallback (OpenCV; no BOPB weights used)"
+NOT_INSTALLED = "the BOPB networks are not part of this installation"
 CLASSICAL_CARD = "old-photo-classical"
 BOPB_CARDS = {False: "bopb-restoration-quality", True: "bopb-restoration-scratch"}
 BOPB_DETECTION_CARD = "bopb-scratch-detection"
@@ -145,7 +146,7 @@ def resolve_method(method: Method, scratches: bool, faces: bool) -> tuple[str, s
         return "bopb", ""
     if method == "bopb":
         raise ModelUnavailableError(missing)
-    return "classical", f"BOPB not used ({_first_sentence(missing)})"
+    return "classical", f"BOPB not used: {_short_reason(missing)}"
 
 
 def engine_card(method: str, scratches: bool) -> str:
@@ -184,7 +185,7 @@ def bopb_missing(scratches: bool, faces: bool) -> str | None:
         return missing
     module = _bopb_module()
     if module is None:
-        return "the BOPB networks are not part of this installation"
+        return NOT_INSTALLED
     try:
         return module.missing_weights(scratches, faces)
     except RestorationError as error:  # e.g. a card this checkout's registry lacks
@@ -202,7 +203,7 @@ def _missing_card(scratches: bool, faces: bool) -> str | None:
         try:
             card = lookup(card_id)
         except RestorationError:
-            return "the BOPB networks are not part of this installation"
+            return NOT_INSTALLED
         state = card_state(card)
         if not state.usable:
             return f"{card.title}: {state.detail}."
@@ -217,8 +218,11 @@ def _bopb_module() -> ModuleType | None:
     return bopb if hasattr(bopb, "missing_weights") else None  # a partial checkout
 
 
-def _first_sentence(text: str) -> str:
-    return text.strip().split("\n")[0].rstrip(".")
+def _short_reason(missing: str) -> str:
+    """The note's version of why BOPB cannot run (the full sentence names files and paths)."""
+    if missing.startswith(NOT_INSTALLED):
+        return missing
+    return "its weights are not here (`python -m pipelines models` says what to unzip where)"
 
 
 def _checked_mask(mask: np.ndarray, picture: Picture) -> np.ndarray:

@@ -107,3 +107,20 @@ def test_the_auto_engine_names_what_ran_and_bad_uploads_get_a_sentence(
             handle_file(str(broken)), True, "classical", "off", "off", 1,
             api_name="/restore_old_photo",
         )  # fmt: skip
+
+
+def test_editor_strokes_correct_the_mask_magenta_adds_green_removes(tmp_path: Path) -> None:
+    from ui.old_photo import corrected_mask
+
+    detected = np.zeros((60, 80), np.uint8)
+    detected[10:20, :] = 255
+    Image.fromarray(detected).save(tmp_path / "mask.png")
+    strokes = np.zeros((30, 40, 4), np.uint8)  # the editor's canvas at half the photo's size
+    strokes[20:25, 5:10] = (255, 0, 255, 255)  # a missed scratch
+    strokes[5:10, 0:20] = (0, 255, 0, 255)  # not a scratch: the left half of the band
+    Image.fromarray(strokes, "RGBA").save(tmp_path / "layer.png")
+    editor = {"background": None, "layers": [str(tmp_path / "layer.png")], "composite": None}
+    mask = corrected_mask(editor, str(tmp_path / "mask.png"), (80, 60))
+    assert mask[40:50, 10:20].all() and not mask[10:20, :40].any() and mask[10:20, 40:].all()
+    assert mask.sum() == 100 + 400
+    assert not corrected_mask(None, None, (80, 60)).any()  # no mask at all: no scratches

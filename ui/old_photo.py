@@ -14,7 +14,7 @@ from pipelines import old_photo as task
 from pipelines.errors import RestorationError
 from pipelines.faces import face_models
 from pipelines.gpu import on_gpu
-from pipelines.images import Picture, save_png
+from pipelines.images import Picture, load_image, save_png
 from pipelines.registry import lookup
 from ui import common
 from ui.components import UploadedImage
@@ -78,23 +78,43 @@ def rerun_old_photo(
     upscale: int = 1,
     progress: gr.Progress = gr.Progress(),
 ) -> OldPhotoTabResult:
-    """Repeat the repair with a corrected scratch mask instead of the detected one.
+    """Repeat the repair with a corrected scratch mask instead of detecting one.
 
-    The mask is the editor's painted layers (any pixel with alpha > 0) and/or a mask image
-    of the photo's size (white = scratch); an empty mask means "no scratches". Through
-    ``gradio_client`` pass ``{"background": handle_file(photo), "layers": [],
-    "composite": None}`` as the editor and the mask as ``handle_file(mask)``.
+    The mask starts from ``mask_file`` (white = scratch, the photo's size; the tab puts
+    the detected mask there) and the editor's strokes correct it: green strokes remove,
+    strokes of any other colour add (painted = alpha > 0). An empty mask means "no
+    scratches". Through ``gradio_client``: ``{"background": handle_file(photo),
+    "layers": [], "composite": None}`` as the editor and ``handle_file(mask)``.
     """
     options = _options(True, method, faces, colorize, upscale)
     picture = common.read_upload(image)
-    size = (picture.width, picture.height)
     try:
-        mask = inpainting.mask_from_editor(editor, size)
-        if mask_file:
-            mask |= inpainting.mask_from_file(mask_file, size)
+        mask = corrected_mask(editor, mask_file, (picture.width, picture.height))
     except RestorationError as error:
         raise gr.Error(str(error)) from None
     return _restore(picture, options, mask, progress)
+
+
+def corrected_mask(
+    editor: dict[str, Any] | None, mask_file: str | None, size: tuple[int, int]
+) -> np.ndarray:
+    """(the mask file, or nothing) + non-green strokes − green strokes, at ``size`` (w, h)."""
+    mask = np.zeros((size[1], size[0]), bool)
+    if mask_file:
+        mask = inpainting.mask_from_file(mask_file, size)
+    for layer in (editor or {}).get("layers") or []:
+        if layer is not None:
+            add, remove = _strokes(load_image(layer, name="layer"), size)
+            mask = (mask | add) & ~remove
+    return mask
+
+
+def _strokes(layer: Picture, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    rgb = layer.rgb
+    painted = layer.alpha > 0 if layer.alpha is not None else rgb.max(axis=2) > 0
+    green = (rgb[:, :, 1] > rgb[:, :, 0] + 0.2) & (rgb[:, :, 1] > rgb[:, :, 2] + 0.2)
+    add = inpainting.scale_mask(painted & ~green, size)
+    return add, inpainting.scale_mask(painted & green, size)
 
 
 def _restore(
@@ -122,24 +142,23 @@ def _save_mask(mask: np.ndarray | None, name: str) -> str | None:
     return str(save_png(inpainting.mask_picture(mask), path))
 
 
-def _editor_value(image: str | None, mask_path: str | None) -> dict[str, Any] | None:
-    """The photo with the mask as a magenta layer the brush and eraser can change."""
-    if not image:
-        return None
-    layers = [] if not mask_path else [_mask_layer(mask_path)]
-    return {"background": image, "layers": layers, "composite": None}
+def _editor_value(image: str | None, mask_path: str | None) -> tuple[Any, Any]:
+    """The photo with the mask drawn in magenta, for the editor; the mask, for the re-run.
 
-
-def _mask_layer(mask_path: str) -> str:
+    (Gradio's editor does not draw layers handed to it by the server, so the mask is
+    drawn into the picture and corrections are strokes: magenta adds, green removes.)
+    """
+    if not image or not mask_path:
+        return gr.update(), gr.update()
     from PIL import Image
 
+    photo = np.asarray(Image.open(image).convert("RGB")).copy()
     mask = np.asarray(Image.open(mask_path).convert("L")) > 127
-    rgba = np.zeros((*mask.shape, 4), np.uint8)
-    rgba[mask, :3] = _MASK_COLOUR
-    rgba[mask, 3] = 255
-    path = Path(mask_path).with_name(Path(mask_path).stem + "_layer.png")
-    Image.fromarray(rgba, "RGBA").save(path)
-    return str(path)
+    if mask.shape == photo.shape[:2]:
+        photo[mask] = _MASK_COLOUR
+    path = Path(mask_path).with_name(f"{Path(mask_path).stem}_shown.png")
+    Image.fromarray(photo).save(path)
+    return {"background": str(path), "layers": [], "composite": str(path)}, mask_path
 
 
 def bopb_status() -> str:
@@ -148,8 +167,8 @@ def bopb_status() -> str:
     if missing is None:
         return "BOPB weights found: *Auto* runs Bringing Old Photos Back to Life."
     return (
-        f"*Auto* runs the **classical fallback**: {missing} The note under the result "
-        "always names the engine that ran."
+        "BOPB's weights are not here, so *Auto* runs the **classical fallback**; the note "
+        f"under the result always names the engine that ran.\n\n<small>{missing}</small>"
     )
 
 
@@ -184,21 +203,28 @@ def build() -> None:
             note = gr.Markdown()
     with gr.Accordion("Correct the scratch mask and re-run the repair", open=False):
         gr.Markdown(
-            "The detected scratches appear in magenta over the photo: paint what was "
-            "missed, erase what is not a scratch, then re-run. The same options apply."
+            "The detected scratches are drawn in magenta. Paint **magenta** over scratches "
+            "that were missed and **green** over marks that are not scratches, then re-run "
+            "(the mask below is the starting point; replace it to start from another). "
+            "The same options apply."
         )
         editor = gr.ImageEditor(
-            label="Scratch mask",
+            label="Corrections: magenta adds a scratch, green removes one",
             type="filepath",
             image_mode="RGBA",
             format="png",
-            brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed"),
+            brush=gr.Brush(
+                colors=["#ff00ff", "#00ff00"],
+                default_color="#ff00ff",
+                default_size=6,
+                color_mode="fixed",
+            ),
             eraser=gr.Eraser(),
             layers=True,
             height=480,
         )
         mask_file = gr.File(
-            label="Or upload a mask (same size as the photo; white = scratch)",
+            label="Scratch mask to start from (same size as the photo; white = scratch)",
             file_types=["image"],
             type="filepath",
         )
@@ -212,7 +238,9 @@ def build() -> None:
         outputs,
         api_name="restore_old_photo",
         concurrency_id=common.MODEL_CONCURRENCY_ID,
-    ).success(_editor_value, [image, mask], editor, api_visibility="private", queue=False)
+    ).success(
+        _editor_value, [image, mask], [editor, mask_file], api_visibility="private", queue=False
+    )
     rerun.click(
         rerun_old_photo,
         [image, editor, mask_file, *options],
