@@ -209,7 +209,7 @@ def build() -> None:
             "The same options apply."
         )
         editor = gr.ImageEditor(
-            label="Corrections: magenta adds a scratch, green removes one",
+            label="Scratch mask",
             type="filepath",
             image_mode="RGBA",
             format="png",
