@@ -84,6 +84,8 @@ class RemoteFile:
             raise ValueError(f"{self.filename}: an unpinned file needs the official url")
         if self.repo_id and not self.revision:
             raise ValueError(f"{self.filename}: a Hub file needs a pinned revision")
+        if self.member and self.sha256:  # the download path fetches whole files only
+            raise ValueError(f"{self.filename}: an archive member cannot be pinned yet")
 
     @property
     def pinned(self) -> bool:

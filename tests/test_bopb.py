@@ -24,7 +24,7 @@ from pipelines.backends.torch import bopb
 from pipelines.backends.torch.bopb import checkpoints, detection, faces, global_nets
 from pipelines.backends.torch.bopb.face_net import FaceGenerator, fold_spectral_norm
 from pipelines.errors import InputImageError, InvalidOptionError, ModelUnavailableError
-from pipelines.registry import MODELS
+from pipelines.registry import MODELS, RemoteFile
 from pipelines.weights import card_state
 from tests.bopb_fixtures import (
     FAST_FACE_WIDTH,
@@ -321,3 +321,10 @@ def test_without_any_face_detector_the_error_says_how_to_get_one(
     monkeypatch.setattr(faces, "_dlib_available", lambda: False)
     with pytest.raises(ModelUnavailableError, match=r"retinaface-resnet50.*dlib-bin"):
         faces.find_faces(np.zeros((32, 32, 3), np.float32))
+
+
+def test_an_archive_member_cannot_claim_a_checksum_the_download_path_cannot_check() -> None:
+    with pytest.raises(ValueError, match="archive member cannot be pinned"):
+        RemoteFile(
+            "bopb/Global/x.pth", "0" * 64, 1, url="https://example.org/a.zip", member="x.pth"
+        )
