@@ -82,6 +82,7 @@ def main() -> None:
         help="run no job-queue worker in this process (also RESTORATION_JOBS_WORKER=0)",
     )
     args = parser.parse_args()
+    limits.check_settings()
     limits.start_output_pruner(common.output_root())
     if not args.no_worker:
         from jobs.worker import start_background_worker

@@ -32,7 +32,7 @@ def _env_float(name: str, default: float) -> float:
     try:
         return float(raw) if raw else default
     except ValueError:
-        raise RestorationError(f"{name} must be a number of seconds, not {raw!r}.") from None
+        raise RestorationError(f"{name} must be a number, not {raw!r}.") from None
 
 
 def request_timeout() -> float:
@@ -53,6 +53,12 @@ class Deadline:
                 f"Stopped after the {self.seconds:g} s time limit per request "
                 f"({TIMEOUT_ENV}): try a smaller image or a faster model."
             )
+
+
+def check_settings() -> None:
+    """Read every limit once, so a bad value fails at start-up rather than mid-request."""
+    request_timeout()
+    max_output_age_s()
 
 
 def max_output_age_s() -> float:
