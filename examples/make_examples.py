@@ -70,7 +70,7 @@ def inpaint_examples() -> None:
 
 def tiny_checkpoint() -> None:
     """A 2x SRVGGNetCompact whose last convolution is zero: it returns the nearest-neighbour
-    upscale exactly (the architecture adds that to its output). 13 KB; shows /add_model."""
+    upscale exactly (the architecture adds that to its output). 10 KB; shows /add_model."""
     import torch
     from safetensors.torch import save_file
     from spandrel.architectures.Compact import Compact
