@@ -23,6 +23,7 @@ from torch import nn
 from pipelines.backends.torch import bopb
 from pipelines.backends.torch.bopb import checkpoints, detection, faces, global_nets
 from pipelines.backends.torch.bopb.face_net import FaceGenerator, fold_spectral_norm
+from pipelines.backends.torch.engine import DeviceMemoryError
 from pipelines.errors import InputImageError, InvalidOptionError, ModelUnavailableError
 from pipelines.registry import MODELS, RemoteFile
 from pipelines.weights import card_state
@@ -328,3 +329,15 @@ def test_an_archive_member_cannot_claim_a_checksum_the_download_path_cannot_chec
         RemoteFile(
             "bopb/Global/x.pth", "0" * 64, 1, url="https://example.org/a.zip", member="x.pth"
         )
+
+
+def test_running_out_of_memory_is_one_sentence(
+    weights_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def exhausted(*_: object) -> torch.Tensor:
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried 9 GB")
+
+    encoder = checkpoints.network(checkpoints.QUALITY_CARD, checkpoints.VAE_A, torch.device("cpu"))
+    monkeypatch.setattr(encoder, "encode", exhausted)
+    with pytest.raises(DeviceMemoryError, match="ran out of memory on cpu for a 50x42 photo"):
+        bopb.restore_global(photo(50, 42), None)

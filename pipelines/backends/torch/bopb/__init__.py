@@ -62,11 +62,13 @@ def detect_scratches(rgb: np.ndarray) -> np.ndarray:
     """BOPB's scratch mask (HxW bool) of an RGB float image, as its detection script
     computes it: gray, short side 256, probability >= 0.4, back at the input's size."""
     from pipelines.backends.torch.bopb import checkpoints, detection
+    from pipelines.backends.torch.bopb.restoration import memory_guard
 
     image = _checked_rgb(rgb)
     device = _device()
     net = checkpoints.network(checkpoints.SCRATCH_CARD, checkpoints.DETECTION, device)
-    return detection.scratch_mask(net, image, device)
+    with memory_guard("scratch detection", image, device):
+        return detection.scratch_mask(net, image, device)
 
 
 def restore_global(

@@ -10,11 +10,15 @@ the official ones. ``Face_Enhancement/test_face.py`` feeds aligned 256 px faces.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import cv2
 import numpy as np
 import torch
 from PIL import Image
 
+from pipelines.backends.torch import engine
 from pipelines.backends.torch.bopb import checkpoints as files
 from pipelines.backends.torch.bopb import faces
 from pipelines.backends.torch.bopb.detection import MULTIPLE as DETECTION_MULTIPLE
@@ -53,6 +57,23 @@ def _stretched(decoded: torch.Tensor) -> np.ndarray:
     return image.permute(1, 2, 0).numpy()
 
 
+@contextmanager
+def memory_guard(stage: str, rgb: np.ndarray, device: torch.device) -> Iterator[None]:
+    """Turn an out-of-memory failure into one sentence: BOPB runs on the whole photo."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as error:
+        if not engine.is_out_of_memory(error):
+            raise
+        engine.release_cached_memory(device)
+        height, width = rgb.shape[:2]
+        raise engine.DeviceMemoryError(
+            f"BOPB's {stage} ran out of memory on {device} for a {width}x{height} photo "
+            "(its networks see the whole photo at once): use a smaller photo, or another "
+            f"device with {engine.DEVICE_ENV}."
+        ) from None
+
+
 @torch.inference_mode()
 def restore_quality(rgb: np.ndarray, device: torch.device) -> np.ndarray:
     height, width = rgb.shape[:2]
@@ -61,8 +82,9 @@ def restore_quality(rgb: np.ndarray, device: torch.device) -> np.ndarray:
     encoder = files.network(card, files.VAE_A, device)
     mapping = files.network(card, files.MAPPING_QUALITY, device)
     decoder = files.network(card, files.VAE_B_QUALITY, device)
-    latent = mapping(encoder.encode(_to_tensor(working, device)))
-    out = _stretched(decoder.decode(latent))
+    with memory_guard("global restoration", rgb, device):
+        latent = mapping(encoder.encode(_to_tensor(working, device)))
+        out = _stretched(decoder.decode(latent))
     return np.clip(resize(out, (width, height), Image.Resampling.BICUBIC), 0.0, 1.0)
 
 
@@ -91,8 +113,9 @@ def restore_scratched(
     encoder = files.network(card, files.VAE_A, device)
     mapping = files.network(card, mapping_file, device)
     decoder = files.network(card, files.VAE_B_SCRATCH, device)
-    latent = mapping(encoder.encode(_to_tensor(working, device)), mask_tensor)
-    out = _stretched(decoder.decode(latent))
+    with memory_guard("scratch restoration", rgb, device):
+        latent = mapping(encoder.encode(_to_tensor(working, device)), mask_tensor)
+        out = _stretched(decoder.decode(latent))
     return np.clip(resize(out, (width, height), Image.Resampling.BICUBIC), 0.0, 1.0)
 
 
@@ -118,7 +141,8 @@ def enhance_faces(
         )
         return crop, _face_restorer(files.network(card, member, device), device)
 
-    out, count = faces.enhance_found(rgb, found, restorer_for)
+    with memory_guard("face enhancement", rgb, device):
+        out, count = faces.enhance_found(rgb, found, restorer_for)
     return out, count, detector
 
 
