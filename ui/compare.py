@@ -16,6 +16,7 @@ import gradio as gr
 
 from pipelines import compare as cmp
 from pipelines.errors import RestorationError
+from pipelines.gpu import on_gpu
 from pipelines.images import load_image, resize_plane, save_png
 from pipelines.registry import TASK_TITLES, cards_for
 from ui import common
@@ -36,6 +37,7 @@ DEFAULT_MODELS: dict[str, list[str]] = {
 CompareOutputs = tuple[str | None, list[str], Any, list[str], str, Any]
 
 
+@on_gpu
 def compare(
     image: str | None,
     models: list[str] | None,
