@@ -2,7 +2,7 @@
 
     result = restore_old_photo(picture, OldPhotoOptions(scratches=True, faces="bopb"))
     result.picture, result.mask, result.method, result.note
-    again = restore_old_photo(picture, options, mask=corrected_mask)   # re-run, no detection
+    again = rerun_with_mask(picture, corrected_mask, options)   # no detection this time
 
 Two engines do the repair step, chosen by ``OldPhotoOptions.method``:
 
@@ -135,6 +135,18 @@ def restore_old_photo(
         upscaled = _enhance_faces(face_enhancer, upscaled, restored, notes, progress)
     progress(1.0, "done")
     return OldPhotoResult(upscaled, mask, method, _note(method, mask, notes))
+
+
+def rerun_with_mask(
+    picture: Picture,
+    mask: np.ndarray,
+    options: OldPhotoOptions = OldPhotoOptions(),
+    *,
+    progress: ProgressFn = no_progress,
+) -> OldPhotoResult:
+    """The re-run entry: repeat the repair (and every step after it) with a user-corrected
+    scratch mask (H×W bool, True = scratch; empty = no scratches); detection is skipped."""
+    return restore_old_photo(picture, options, mask=mask, progress=progress)
 
 
 def resolve_method(method: Method, scratches: bool, faces: bool) -> tuple[str, str]:

@@ -14,6 +14,7 @@ from pipelines.old_photo import (
     FALLBACK_LABEL,
     OldPhotoOptions,
     correct_fading,
+    rerun_with_mask,
     restore_old_photo,
 )
 from tests.test_scratches import clean_photo, degraded
@@ -67,7 +68,7 @@ def test_the_fallback_is_chosen_and_labelled_when_bopb_weights_are_missing(
 def test_a_corrected_mask_replaces_detection_and_repeats_the_repair() -> None:
     result = degraded("chelsea", seed=0)
     picture = as_picture(result.lq)
-    with_truth = restore_old_photo(picture, CLASSICAL, mask=result.mask)
+    with_truth = rerun_with_mask(picture, result.mask, CLASSICAL)
     assert np.array_equal(with_truth.mask, result.mask)
     assert psnr(with_truth.picture.rgb, result.gt) > psnr(result.lq, result.gt) + 2.0
     empty = np.zeros_like(result.mask)
