@@ -304,6 +304,7 @@ def test_an_image_without_faces_comes_back_unchanged(weights_root: Path) -> None
         (np.zeros((16, 16, 3), np.uint8), "float image"),
         (np.zeros((4, 16, 3), np.float32), "at least 8 px"),
         (np.full((16, 16, 3), np.nan, np.float32), "NaN"),
+        (np.zeros((8, 200, 3), np.float32), "at most 16 times longer"),
     ],
 )
 def test_bad_images_are_refused_in_one_sentence(image: np.ndarray, message: str) -> None:

@@ -41,6 +41,8 @@ HR_AUTO_PIXELS = 512 * 512
 file is here: the non-local block's cost grows with the square of the pixel count
 (about a minute at 512 x 512 on a 2-core CPU, 16 times that at 1024 x 1024)."""
 MIN_SIDE = 8
+MAX_DETECTION_ASPECT = 16
+"""Detection scales the short side to 256 px; a longer strip would be a huge image."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,12 @@ def detect_scratches(rgb: np.ndarray) -> np.ndarray:
     from pipelines.backends.torch.bopb.restoration import memory_guard
 
     image = _checked_rgb(rgb)
+    height, width = image.shape[:2]
+    if max(height, width) > MAX_DETECTION_ASPECT * min(height, width):
+        raise InputImageError(
+            f"The image is {width}x{height}; BOPB's scratch detection takes photos at most "
+            f"{MAX_DETECTION_ASPECT} times longer than wide."
+        )
     device = _device()
     net = checkpoints.network(checkpoints.SCRATCH_CARD, checkpoints.DETECTION, device)
     with memory_guard("scratch detection", image, device):

@@ -84,13 +84,17 @@ def _dlib_models_loaded() -> tuple[Any, Any]:
         return _dlib_models[0]
 
 
+_dlib_calls = threading.Lock()  # dlib does not promise that one detector serves two threads
+
+
 def _dlib_points(rgb: np.ndarray) -> list[Landmarks]:
     detector, predictor = _dlib_models_loaded()
     image = to_uint8(rgb)
     upsample = 1 if max(image.shape[:2]) < DLIB_UPSAMPLE_BELOW else 0
+    with _dlib_calls:
+        shapes = [predictor(image, box) for box in detector(image, upsample)]
     found = []
-    for box in detector(image, upsample):
-        shape = predictor(image, box)
+    for shape in shapes:
         part = [np.array([shape.part(i).x, shape.part(i).y], dtype=np.float64) for i in range(68)]
         # BOPB's five points: eye centres (truncated to whole pixels, as it does), nose, mouth.
         eyes = [np.trunc((part[a] + part[b]) / 2) for a, b in ((36, 39), (42, 45))]
