@@ -96,6 +96,7 @@ class Worker:
         self._stopping = threading.Event()
         self._running: dict[Future, tuple[Claim, float]] = {}
         self._guard = threading.Lock()
+        self._pool = self._new_pool()
 
     def stop(self) -> None:
         """Claim nothing more; `run` returns after the grace period."""
@@ -109,20 +110,23 @@ class Worker:
         """Work until stopped (or, with ``once``, until nothing is left to claim)."""
         heartbeat = threading.Thread(target=self._heartbeat, name="jobs-heartbeat", daemon=True)
         heartbeat.start()
-        pool = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="jobs-worker")
+        self._pool = self._new_pool()
         try:
             while not self.stopping:
-                claimed = self._fill(pool)
+                claimed = self._fill()
                 if self.settings.once and not claimed and not self._running:
                     break
                 self._wait_for_one()
             self._drain()
         finally:
             self._stopping.set()
-            pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=False, cancel_futures=True)
         return self.summary
 
-    def _fill(self, pool: ThreadPoolExecutor) -> int:
+    def _new_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="jobs-worker")
+
+    def _fill(self) -> int:
         """Claim jobs for the free threads; returns how many were claimed."""
         self._guarded(self.store.fail_abandoned)
         claimed = 0
@@ -137,7 +141,7 @@ class Worker:
                 claim.model_id,
                 claim.attempts,
             )
-            future = pool.submit(self._process, claim)
+            future = self._pool.submit(self._process, claim)
             with self._guard:
                 self._running[future] = (claim, time.monotonic())
             claimed += 1
@@ -168,6 +172,9 @@ class Worker:
                 self.summary.failed += 1
             self.summary.abandoned_threads += 1
             self._forget([future])
+        if late:  # the late threads keep their slots: later jobs get a pool of their own
+            self._pool.shutdown(wait=False)
+            self._pool = self._new_pool()
 
     def _drain(self) -> None:
         """On stop: give running jobs ``grace_s`` to finish, then release the rest."""

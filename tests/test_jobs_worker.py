@@ -182,3 +182,30 @@ def test_sigterm_releases_the_running_job_uncounted(
     else:
         assert (row["status"], row["attempts"], row["worker_id"]) == ("pending", 0, None)
     assert "released" in workers.log(worker)
+
+
+def test_a_job_past_its_timeout_fails_and_the_worker_goes_on(tmp_path: Path) -> None:
+    """Timeouts are the worker's own logic, the same on both backends: SQLite here."""
+    store, storage = JobStore(str(tmp_path / "jobs.sqlite")), Storage(str(tmp_path / "files"))
+    (warm_up,) = submit_uploads(store, storage, "sr", "bicubic", [Upload("first.png", png(32))])
+    Worker(store, storage, WorkerSettings(once=True, poll_s=0.02)).run()  # imports done
+    slow_upload = [Upload("slow.png", png(96))]  # Real-ESRGAN x4plus: seconds on a CPU
+    (slow,) = submit_uploads(store, storage, "sr", "realesrgan-x4plus", slow_upload)
+    (quick,) = submit_uploads(store, storage, "sr", "bicubic", [Upload("quick.png", png(32))])
+    settings = WorkerSettings(once=True, lease_s=LEASE_S, poll_s=0.02, job_timeout_s=1.0)
+    summary = Worker(store, storage, settings).run()
+    rows = {j["id"]: j for j in store.jobs()}
+    assert rows[slow]["status"] == "failed" and rows[slow]["error"] == "timed out after 1 s"
+    assert rows[quick]["status"] == rows[warm_up]["status"] == "completed"
+    assert summary.abandoned_threads == 1
+
+
+def test_failure_reasons_start_with_their_kind() -> None:
+    from jobs.execute import failure_reason
+    from pipelines.errors import InputImageError, InvalidOptionError, ModelUnavailableError
+
+    assert failure_reason(InputImageError("x")) == "bad input file: x"
+    assert failure_reason(ModelUnavailableError("run y")) == "missing weights: run y"
+    assert failure_reason(InvalidOptionError("z")) == "bad job: z"
+    assert failure_reason(MemoryError()).startswith("out of memory, even after retrying")
+    assert failure_reason(KeyError("k")) == "internal error: KeyError: 'k'"
