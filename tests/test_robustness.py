@@ -240,3 +240,25 @@ def test_a_bad_limit_setting_is_named_at_start_up(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("RESTORATION_OUTPUT_MAX_AGE_HOURS", "1.5")
     check_settings()
     assert Deadline().seconds == 600 and max_output_age_s() == 5400
+
+
+def test_evaluate_reads_dataset_folders_only_from_the_datasets_roots(
+    live_server: str, tmp_path: Path
+) -> None:
+    """A caller naming any folder on the server (its own tmp, /etc) is refused by name."""
+    outside = tmp_path / "gt"
+    outside.mkdir()
+    natural_image(32, 32).save(outside / "a.png")
+    client = Client(live_server, verbose=False)
+    for folder in (str(tmp_path), "/etc", "../../etc"):
+        with pytest.raises(AppError, match="reads datasets only from"):
+            client.predict(
+                "sr",
+                "folder",
+                "bicubic_x4",
+                ["bicubic"],
+                ["psnr"],
+                0,
+                folder,
+                api_name="/evaluate",
+            )

@@ -11,13 +11,13 @@ import gradio as gr
 import pandas as pd
 
 from evaluation import leaderboard as lb
-from evaluation.datasets import DATASETS
+from evaluation.datasets import DATASETS, DATASETS_DIR_ENV, datasets_dir
 from evaluation.degradations import DEGRADATIONS
 from evaluation.metrics import METRICS
 from pipelines.errors import RestorationError
 from pipelines.gpu import on_gpu
 from pipelines.registry import cards_for
-from pipelines.weights import card_state
+from pipelines.weights import REPO_ROOT, cache_dir, card_state
 from ui import common
 
 BASELINES = ("bicubic", "lanczos")
@@ -86,6 +86,7 @@ def evaluate(
     [CSV, JSON] files, image menu, run folder). The table is the stored leaderboard of
     this task, dataset and degradation, so it includes earlier runs' other models.
     """
+    root = served_dataset_folder(dataset_dir)
     folder = common.output_root() / "evaluation" / uuid.uuid4().hex
     report = common.gradio_progress(progress, "Evaluation")
     try:
@@ -96,7 +97,7 @@ def evaluate(
             list(models or []),
             list(metrics or []) or None,
             seed=int(seed or 0),
-            root=dataset_dir.strip() or None,
+            root=root,
             progress=report,
             output_dir=folder / "images",
         )
@@ -119,6 +120,31 @@ def evaluate(
         [str(files["csv"]), str(files["json"])],
         menu,
         str(folder),
+    )
+
+
+def dataset_roots() -> list[Path]:
+    """The only folders the served app reads datasets from: ``$RESTORATION_DATASETS_DIR``
+    (default ``datasets/`` in the repository) and the downloaded sets' cache."""
+    return [(datasets_dir() or REPO_ROOT / "datasets").resolve(), (cache_dir() / "datasets")]
+
+
+def served_dataset_folder(text: str) -> str | None:
+    """A user's dataset folder, refused unless it lies inside ``dataset_roots()``: a
+    request must never make the server read images from anywhere else."""
+    if not (text or "").strip():
+        return None
+    roots = dataset_roots()
+    folder = Path(text.strip()).expanduser()
+    candidates = [folder] if folder.is_absolute() else [root / folder for root in roots]
+    for candidate in candidates:
+        resolved = candidate.resolve()
+        if any(resolved.is_relative_to(root) for root in roots):
+            return str(resolved)
+    listed = " or ".join(str(root) for root in roots)
+    raise gr.Error(
+        f"The server reads datasets only from {listed}; put the folder there (a relative "
+        f"name is looked up there) or set {DATASETS_DIR_ENV} before starting the app."
     )
 
 
@@ -164,7 +190,8 @@ def build() -> Callable[[gr.Blocks], None]:
             dataset = gr.Dropdown([c.id for c in DATASETS], value="builtin", label="Dataset")
             dataset_dir = gr.Textbox(
                 label="Dataset folder (folder dataset / local copy of a standard set)",
-                placeholder="optional",
+                placeholder="optional: a folder name inside the datasets folder",
+                info=f"Read only from {dataset_roots()[0]} (${DATASETS_DIR_ENV}) or the cache.",
             )
             degradation = gr.Dropdown(_degradations(), value="bicubic_x4", label="Degradation")
             seed = gr.Number(0, precision=0, label="Seed", minimum=0)
