@@ -59,6 +59,7 @@ NOISE_TO_STRENGTH = 1.0
 MAX_DENOISE = 12.0
 LEVEL_PERCENTILES = (0.5, 99.5)
 MAX_FADE_GAIN = 1.3
+LOW_CONTRAST_RANGE = (0.3, 0.5)
 FALLBACK_LABEL = "classical fallback (OpenCV; no BOPB weights used)"
 NOT_INSTALLED = "the BOPB networks are not part of this installation"
 CLASSICAL_CARD = "old-photo-classical"
@@ -316,16 +317,20 @@ def denoise(rgb: np.ndarray) -> np.ndarray:
 
 def correct_fading(rgb: np.ndarray) -> np.ndarray:
     """Widen the luminance's 0.5-99.5 % range towards 0-1 around its middle, the same gain
-    on every channel, at most ``MAX_FADE_GAIN`` times.
+    on every channel, at most ``MAX_FADE_GAIN`` times, less for narrow ranges.
 
-    Fading squeezes the levels (lifted blacks, dull whites). A full stretch to 0-1 wrecks
-    low-contrast scenes (a moon, a brick wall: up to -12 dB on the synthetic set), while
-    the capped gain helped on every image there; per-channel stretching would remove a
-    sepia tint but shifts real colours; CLAHE lifted local contrast but cost 1-3 dB PSNR
-    (docs/old-photo.md).
+    Fading squeezes the levels (lifted blacks, dull whites); a fade of 0.4 leaves a
+    full-range scene 0.82 wide. A range much narrower than that is a low-contrast scene
+    (a moon, a misty morning), not a fade, so the gain tapers to 1 between
+    ``LOW_CONTRAST_RANGE`` widths. A full stretch to 0-1 lost up to 12 dB on such
+    scenes; per-channel stretching would remove a sepia tint but shifts real colours;
+    CLAHE lifted local contrast but cost 1-3 dB PSNR (docs/old-photo.md).
     """
     low, high = np.percentile(rgb @ _LUMA, LEVEL_PERCENTILES)
-    gain = min(MAX_FADE_GAIN, 1.0 / max(float(high - low), 1e-3))
+    width = max(float(high - low), 1e-3)
+    narrow, wide = LOW_CONTRAST_RANGE
+    trust = float(np.clip((width - narrow) / (wide - narrow), 0.0, 1.0))
+    gain = 1.0 + (min(MAX_FADE_GAIN, 1.0 / width) - 1.0) * trust
     middle = (low + high) / 2
     return np.clip((rgb - middle) * gain + middle, 0.0, 1.0).astype(np.float32)
 
