@@ -110,7 +110,6 @@ class Worker:
         """Work until stopped (or, with ``once``, until nothing is left to claim)."""
         heartbeat = threading.Thread(target=self._heartbeat, name="jobs-heartbeat", daemon=True)
         heartbeat.start()
-        self._pool = self._new_pool()
         try:
             while not self.stopping:
                 claimed = self._fill()
@@ -215,10 +214,11 @@ class Worker:
         self._count(recorded, "completed")
 
     def _count(self, recorded: bool | None, what: str) -> None:
-        if recorded:
-            setattr(self.summary, what, getattr(self.summary, what) + 1)
-        else:
-            self.summary.lost += 1
+        with self._guard:  # job threads finish concurrently
+            if recorded:
+                setattr(self.summary, what, getattr(self.summary, what) + 1)
+            else:
+                self.summary.lost += 1
 
     def _heartbeat(self) -> None:
         interval = self.settings.lease_s / 3
