@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,28 +60,24 @@ def live_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("live-weights")
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory, live_weights_dir: Path) -> Iterator[str]:
-    """``python app.py`` on a free port, as a user would start it; yields its URL."""
+@dataclass(frozen=True)
+class ServedApp:
+    url: str
+    pid: int
+
+
+@contextlib.contextmanager
+def serve_app(env: dict[str, str], log_dir: Path, cwd: Path = ROOT) -> Iterator[ServedApp]:
+    """``python app.py`` in ``cwd`` on a free loopback port with ``env`` added to this
+    process's environment (offline, no analytics); stopped on exit."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    env = dict(
-        os.environ,
-        GRADIO_ANALYTICS_ENABLED="False",
-        HF_HUB_OFFLINE="1",  # nothing outside this machine can be reached anyway
-        RESTORATION_OUTPUT_DIR=str(tmp_path_factory.mktemp("outputs")),
-        RESTORATION_WEIGHTS_DIR=str(live_weights_dir),
-        RESTORATION_LEADERBOARD_DB=str(tmp_path_factory.mktemp("leaderboard") / "lb.sqlite"),
-        # The app's in-process job worker uses its own queue (tests/test_jobs_ui.py).
-        RESTORATION_JOBS_DB=str(tmp_path_factory.mktemp("jobs") / "jobs.sqlite"),
-        RESTORATION_JOBS_STORAGE=str(tmp_path_factory.mktemp("job-files")),
-        RESTORATION_JOBS_POLL="0.2",
-    )
+    log = log_dir / "server.log"
+    environment = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1") | env
     with log.open("w") as sink:
         process = subprocess.Popen(
             [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
+            cwd=cwd,
+            env=environment,
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
@@ -89,12 +87,30 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, live_weights_dir: Path
     except RuntimeError as error:
         process.kill()
         pytest.fail(f"{error}\n--- server log ---\n{log.read_text()[-4000:]}")
-    yield url
-    process.terminate()
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        yield ServedApp(url, process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory, live_weights_dir: Path) -> Iterator[str]:
+    """``python app.py`` on a free port, as a user would start it; yields its URL."""
+    env = {
+        "RESTORATION_OUTPUT_DIR": str(tmp_path_factory.mktemp("outputs")),
+        "RESTORATION_WEIGHTS_DIR": str(live_weights_dir),
+        "RESTORATION_LEADERBOARD_DB": str(tmp_path_factory.mktemp("leaderboard") / "lb.sqlite"),
+        # The app's in-process job worker uses its own queue (tests/test_jobs_ui.py).
+        "RESTORATION_JOBS_DB": str(tmp_path_factory.mktemp("jobs") / "jobs.sqlite"),
+        "RESTORATION_JOBS_STORAGE": str(tmp_path_factory.mktemp("job-files")),
+        "RESTORATION_JOBS_POLL": "0.2",
+    }
+    with serve_app(env, tmp_path_factory.mktemp("server")) as app:
+        yield app.url
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

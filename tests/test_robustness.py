@@ -7,8 +7,6 @@ Most tests use a second server started with tight limits (queue of 1, 2 s per re
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -24,7 +22,7 @@ from gradio_client.exceptions import AppError
 
 from benchmarks.load_test import burst, burst_image, server_pid
 from pipelines.errors import RestorationError
-from tests.conftest import ROOT, _free_port, _wait_until_serving, natural_image
+from tests.conftest import ROOT, natural_image, serve_app
 from ui.limits import (
     Deadline,
     TimeLimitError,
@@ -58,36 +56,16 @@ def _seed_outputs(outputs: Path) -> None:
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     outputs = tmp_path_factory.mktemp("limited-outputs")
     _seed_outputs(outputs)
-    env = dict(
-        os.environ,
-        GRADIO_ANALYTICS_ENABLED="False",
-        HF_HUB_OFFLINE="1",
-        RESTORATION_OUTPUT_DIR=str(outputs),
-        RESTORATION_LEADERBOARD_DB=str(tmp_path_factory.mktemp("limited-lb") / "lb.sqlite"),
-        RESTORATION_QUEUE_SIZE="1",
-        RESTORATION_REQUEST_TIMEOUT="2",
-        RESTORATION_MAX_UPLOAD="100kb",
-        RESTORATION_OUTPUT_MAX_AGE_HOURS="1",
-    )
-    port = _free_port()
-    log = tmp_path_factory.mktemp("limited-log") / "server.log"
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_until_serving(url, process, timeout=120)
-    except RuntimeError as error:
-        process.kill()
-        pytest.fail(f"{error}\n{log.read_text()[-3000:]}")
-    yield Server(url, outputs, process.pid)
-    process.terminate()
-    process.wait(timeout=20)
+    env = {
+        "RESTORATION_OUTPUT_DIR": str(outputs),
+        "RESTORATION_LEADERBOARD_DB": str(tmp_path_factory.mktemp("limited-lb") / "lb.sqlite"),
+        "RESTORATION_QUEUE_SIZE": "1",
+        "RESTORATION_REQUEST_TIMEOUT": "2",
+        "RESTORATION_MAX_UPLOAD": "100kb",
+        "RESTORATION_OUTPUT_MAX_AGE_HOURS": "1",
+    }
+    with serve_app(env, tmp_path_factory.mktemp("limited-log")) as app:
+        yield Server(app.url, outputs, app.pid)
 
 
 def _get(url: str) -> tuple[int, bytes]:

@@ -22,7 +22,7 @@ from PIL import Image
 from pipelines.registry import CARDS, Download, RemoteFile
 from spaces.build import BundleError, add_weights, build
 from spaces.deploy import deploy, hub_api
-from tests.conftest import ROOT, _free_port, _wait_until_serving, natural_image
+from tests.conftest import ROOT, _free_port, natural_image, serve_app
 from tests.http_fixtures import serve_files
 
 SPACE_COLOURS = {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}
@@ -208,31 +208,12 @@ def test_packages_txt_lists_what_the_bundled_models_need(bundle: Path) -> None:
 @pytest.fixture(scope="module")
 def bundle_server(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The bundle's app.py served from the bundle folder alone, as a Space runs it."""
-    port = _free_port()
-    env = dict(
-        os.environ,
-        HF_HUB_OFFLINE="1",
-        PYTHONPATH="",
-        RESTORATION_OUTPUT_DIR=str(tmp_path_factory.mktemp("bundle-outputs")),
-    )
-    log = tmp_path_factory.mktemp("bundle-log") / "server.log"
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(port)],
-            cwd=bundle,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_until_serving(url, process, timeout=120)
-    except RuntimeError as error:
-        process.kill()
-        pytest.fail(f"{error}\n{log.read_text()[-3000:]}")
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
+    env = {
+        "PYTHONPATH": "",
+        "RESTORATION_OUTPUT_DIR": str(tmp_path_factory.mktemp("bundle-outputs")),
+    }
+    with serve_app(env, tmp_path_factory.mktemp("bundle-log"), cwd=bundle) as app:
+        yield app.url
 
 
 def test_the_bundle_serves_on_its_own(bundle_server: str, tmp_path: Path) -> None:
