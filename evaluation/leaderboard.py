@@ -40,6 +40,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from pipelines.backends import device_label
 from pipelines.errors import InvalidOptionError, RestorationError
 from pipelines.images import Picture
 from pipelines.weights import REPO_ROOT
@@ -276,8 +277,8 @@ def _runner(task: str, model: str, scale: int) -> tuple[Runner, str]:
     except RestorationError as error:
         raise _Unavailable(str(error)) from None
     if task == "anime":
-        return (lambda p: tasks.anime_upscale(p, model, scale=scale)), _device(card)
-    return (lambda p: tasks.super_resolution(p, model, outscale=scale)), _device(card)
+        return (lambda p: tasks.anime_upscale(p, model, scale=scale)), device_label(card)
+    return (lambda p: tasks.super_resolution(p, model, outscale=scale)), device_label(card)
 
 
 def _scale_problem(task: str, model: str, scale: int) -> str:
@@ -301,21 +302,6 @@ def _degraded(row: Any, sample: Any) -> tuple[Picture, Picture, dict[str, Any]]:
     degraded = row.apply(sample.gt, key=sample.name)
     gt = _eight_bit(sample.gt.with_pixels(degraded.gt, None))
     return gt, sample.gt.with_pixels(degraded.lq, None), degraded.params
-
-
-def _device(card: Any) -> str:
-    from pipelines.backends import prefer_torch
-
-    if card.backend == "classical":
-        return "cpu (OpenCV)"
-    if card.backend == "ncnn" and not prefer_torch(card):
-        from pipelines.backends.ncnn import runtime
-
-        index = runtime.vulkan_device()
-        return f"vulkan:{index} (ncnn)" if index is not None else "cpu (ncnn)"
-    from pipelines.backends.torch.engine import choose_device
-
-    return f"{choose_device()} (torch)"
 
 
 def _score_one(

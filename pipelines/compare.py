@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.backends import ProgressFn, no_progress
+from pipelines.backends import ProgressFn, device_label, no_progress
 from pipelines.errors import InvalidOptionError, RestorationError
 from pipelines.images import Picture, load_image, save_png
 from pipelines.registry import TASK_TITLES, ModelCard, lookup
@@ -497,22 +497,6 @@ def score_file(
             scores[name] = None
             notes.append(str(error))
     return scores, tuple(notes)
-
-
-def device_label(card: ModelCard) -> str:
-    """Where a card runs: OpenCV, ncnn on the CPU or a Vulkan GPU, or a torch device."""
-    from pipelines.backends import prefer_torch
-
-    if card.backend == "classical":
-        return "cpu (OpenCV)"
-    if card.backend == "ncnn" and not prefer_torch(card):
-        from pipelines.backends.ncnn import runtime
-
-        index = runtime.vulkan_device()
-        return f"vulkan:{index} (ncnn)" if index is not None else "cpu (ncnn)"
-    from pipelines.backends.torch.engine import choose_device
-
-    return f"{choose_device()} (torch)"
 
 
 # ---------------------------------------------------------------- memory

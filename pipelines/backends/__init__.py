@@ -47,6 +47,20 @@ def prefer_torch(card: ModelCard) -> bool:
     return _cuda_available()
 
 
+def device_label(card: ModelCard) -> str:
+    """Where a card runs: OpenCV, ncnn on the CPU or a Vulkan GPU, or a torch device."""
+    if card.backend == "classical":
+        return "cpu (OpenCV)"
+    if card.backend == "ncnn" and not prefer_torch(card):
+        from pipelines.backends.ncnn import runtime
+
+        index = runtime.vulkan_device()
+        return f"vulkan:{index} (ncnn)" if index is not None else "cpu (ncnn)"
+    from pipelines.backends.torch.engine import choose_device
+
+    return f"{choose_device()} (torch)"
+
+
 def _cuda_available() -> bool:
     import importlib.util
 
