@@ -15,8 +15,11 @@ about 20 s per face on a CPU at full width; the loader reads the width off the f
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -63,6 +66,17 @@ def write_bopb_checkpoints(
         _save(root / layout.GLOBAL_ARCHIVE_DIR / member, content)
     for member, content in faces.items():
         _save(root / layout.FACE_ARCHIVE_DIR / member, content)
+
+
+@contextlib.contextmanager
+def using_bopb_weights(root: Path) -> Iterator[Path]:
+    """Point the weights manager at ``root`` (on the CPU) and forget nets loaded elsewhere."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(WEIGHTS_ENV, str(root))
+        patch.setenv("RESTORATION_DEVICE", "cpu")
+        layout.clear_cache()
+        yield root
+    layout.clear_cache()
 
 
 def checkpoint_paths(root: Path) -> list[Path]:

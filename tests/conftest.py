@@ -113,6 +113,17 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, live_weights_dir: Path
         yield app.url
 
 
+@pytest.fixture(scope="session")
+def bopb_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Random-weight BOPB checkpoints in the official layout, written once per session
+    (read-only for tests: copy a file before damaging it)."""
+    from tests.bopb_fixtures import FAST_FACE_WIDTH, write_bopb_checkpoints
+
+    root = tmp_path_factory.mktemp("bopb-weights")
+    write_bopb_checkpoints(root, face_width=FAST_FACE_WIDTH)
+    return root
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of two uint8 images."""
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)

@@ -28,10 +28,9 @@ from pipelines.errors import InputImageError, InvalidOptionError, ModelUnavailab
 from pipelines.registry import MODELS, RemoteFile
 from pipelines.weights import card_state
 from tests.bopb_fixtures import (
-    FAST_FACE_WIDTH,
     WEIGHTS_ENV,
     checkpoint_paths,
-    write_bopb_checkpoints,
+    using_bopb_weights,
 )
 from tests.conftest import EXAMPLES
 
@@ -39,15 +38,9 @@ FACE_PHOTO = EXAMPLES / "astronaut_hq.png"  # 256 px, one face that dlib finds
 
 
 @pytest.fixture(scope="module")
-def weights_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("bopb-weights")
-    write_bopb_checkpoints(root, face_width=FAST_FACE_WIDTH)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(WEIGHTS_ENV, str(root))
-        patch.setenv("RESTORATION_DEVICE", "cpu")
-        checkpoints.clear_cache()
+def weights_root(bopb_checkpoints: Path) -> Iterator[Path]:
+    with using_bopb_weights(bopb_checkpoints) as root:
         yield root
-    checkpoints.clear_cache()
 
 
 def photo(width: int, height: int) -> np.ndarray:

@@ -118,7 +118,7 @@ def test_a_killed_workers_job_is_taken_over_after_its_lease(
     workers: Workers, db_url: str, storage_dir: Path
 ) -> None:
     store, storage = JobStore(db_url), Storage(str(storage_dir))
-    (job,) = submit_uploads(store, storage, "sr", "span-x4-ch48", [Upload("slow.png", png(64))])
+    (job,) = submit_uploads(store, storage, "sr", "span-x4-ch48", [Upload("slow.png", png(128))])
     first = workers.start()
     wait_until(
         lambda: store.jobs(ids=[job])[0]["status"] == "processing", 60, "the job to be claimed"
@@ -171,7 +171,7 @@ def test_sigterm_releases_the_running_job_uncounted(
     workers: Workers, db_url: str, storage_dir: Path
 ) -> None:
     store, storage = JobStore(db_url), Storage(str(storage_dir))
-    (job,) = submit_uploads(store, storage, "sr", "span-x4-ch48", [Upload("slow.png", png(64))])
+    (job,) = submit_uploads(store, storage, "sr", "span-x4-ch48", [Upload("slow.png", png(128))])
     worker = workers.start("--grace", "0")
     wait_until(lambda: store.jobs(ids=[job])[0]["status"] == "processing", 60, "the claim")
     worker.send_signal(signal.SIGTERM)

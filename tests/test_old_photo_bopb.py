@@ -15,24 +15,17 @@ import pytest
 from PIL import Image
 
 from pipelines.__main__ import main
-from pipelines.backends.torch.bopb import checkpoints
 from pipelines.old_photo import OldPhotoOptions, default_engine, restore_old_photo
-from tests.bopb_fixtures import FAST_FACE_WIDTH, WEIGHTS_ENV, write_bopb_checkpoints
+from tests.bopb_fixtures import using_bopb_weights
 from tests.conftest import EXAMPLES
 
 FACE_PHOTO = EXAMPLES / "astronaut_hq.png"  # 256 px, one face
 
 
 @pytest.fixture(scope="module")
-def bopb_weights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("bopb-weights")
-    write_bopb_checkpoints(root, face_width=FAST_FACE_WIDTH)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(WEIGHTS_ENV, str(root))
-        patch.setenv("RESTORATION_DEVICE", "cpu")
-        checkpoints.clear_cache()
+def bopb_weights(bopb_checkpoints: Path) -> Iterator[Path]:
+    with using_bopb_weights(bopb_checkpoints) as root:
         yield root
-    checkpoints.clear_cache()
 
 
 @pytest.mark.parametrize("scratches", [True, False], ids=["with-scratches", "without"])
