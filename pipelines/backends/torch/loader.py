@@ -97,7 +97,7 @@ def read_state_dict(path: Path) -> StateDict:
     if suffix == ".safetensors":
         raw: object = _read_safetensors(path)
     elif suffix in PICKLE_SUFFIXES:
-        raw = _read_pickle(path)
+        raw = read_pickle(path)
     else:
         raise ModelUnavailableError(
             f"{path.name} is not a checkpoint type we load; use one of {', '.join(SUFFIXES)}."
@@ -133,7 +133,9 @@ def _read_safetensors(path: Path) -> StateDict:
         ) from None
 
 
-def _read_pickle(path: Path) -> object:
+def read_pickle(path: Path) -> object:
+    """A pickled checkpoint unpickled in weights-only mode with ``SAFE_GLOBALS`` allowed
+    (no code runs); refusals and damage become one ``ModelUnavailableError`` sentence."""
     _allow_safe_globals()
     try:
         return torch.load(path, map_location="cpu", weights_only=True)

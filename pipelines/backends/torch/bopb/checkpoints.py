@@ -17,7 +17,6 @@ network does not use are ignored, as the official ``load_network`` does.
 
 from __future__ import annotations
 
-import pickle
 import threading
 from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
@@ -150,31 +149,12 @@ def file_path(card_id: str, member: str) -> Path:
 
 def read_checkpoint(path: Path) -> Mapping[str, Any]:
     """A checkpoint's top-level mapping, unpickled in weights-only mode (no code runs)."""
-    try:
-        with torch.serialization.safe_globals(list(loader.SAFE_GLOBALS)):
-            content = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        if "weights only load failed" in str(error).lower():
-            raise ModelUnavailableError(
-                f"{path.name} contains Python objects that would run code when unpickled, "
-                "and we refuse to unpickle it; use the file from the official release."
-            ) from None
-        raise _corrupt(path, error) from None
-    except (RuntimeError, EOFError, KeyError, ValueError, OSError, IndexError) as error:
-        raise _corrupt(path, error) from None
+    content = loader.read_pickle(path)
     if not isinstance(content, Mapping):
         raise ModelUnavailableError(
             f"{path.name} holds no state dict (a {type(content).__name__})."
         )
     return content
-
-
-def _corrupt(path: Path, error: BaseException) -> ModelUnavailableError:
-    detail = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
-    return ModelUnavailableError(
-        f"{path.name} is truncated or corrupt and cannot be read ({detail}); "
-        "unzip it again from the official archive."
-    )
 
 
 def state_dict_for(member: str, content: Mapping[str, Any]) -> StateDict:
