@@ -167,10 +167,13 @@ def _third_party_imports(bundle: Path) -> dict[str, set[str]]:
     return found
 
 
+def _bundle_requirement_text(bundle: Path) -> str:
+    """What a Space installs: pre-requirements.txt first, then requirements.txt."""
+    return (bundle / "pre-requirements.txt").read_text() + (bundle / "requirements.txt").read_text()
+
+
 def test_every_import_is_satisfied_by_the_bundle_requirements(bundle: Path) -> None:
-    lines = [
-        line.split("#")[0].strip() for line in (bundle / "requirements.txt").read_text().split("\n")
-    ]
+    lines = [line.split("#")[0].strip() for line in _bundle_requirement_text(bundle).split("\n")]
     listed = {_normal(Requirement(line).name) for line in lines if line}
     installable = _requirement_closure(listed)
     providers = metadata.packages_distributions()
@@ -185,7 +188,7 @@ def test_every_import_is_satisfied_by_the_bundle_requirements(bundle: Path) -> N
 
 
 def test_bundle_requirements_keep_every_pin(bundle: Path) -> None:
-    text = (bundle / "requirements.txt").read_text()
+    text = _bundle_requirement_text(bundle)
     for source in ("requirements.txt", "requirements-nodeps.txt"):
         for line in (ROOT / source).read_text().splitlines():
             line = line.split("#")[0].strip()
@@ -193,6 +196,22 @@ def test_bundle_requirements_keep_every_pin(bundle: Path) -> None:
                 assert re.search(rf"^{re.escape(line)}\s*$", text, flags=re.MULTILINE), line
     headless = _pinned(ROOT / "requirements.txt", "opencv-python-headless")
     assert _pinned(bundle / "requirements.txt", "opencv-python") == headless
+
+
+def test_deoldify_installs_before_the_fastai_that_replaces_its_copy(bundle: Path) -> None:
+    def names(file: str) -> list[str]:
+        lines = (bundle / file).read_text().splitlines()
+        return [
+            _normal(Requirement(line.split("#")[0]).name)
+            for line in lines
+            if line.split("#")[0].strip()
+        ]
+
+    assert names("pre-requirements.txt") == ["torch", "torchvision", "deoldify"]
+    assert "fastai" in names("requirements.txt") and "deoldify" not in names("requirements.txt")
+    for name in ("torch", "torchvision"):
+        pinned = _pinned(ROOT / "requirements.txt", name)
+        assert _pinned(bundle / "pre-requirements.txt", name) == pinned
 
 
 def test_packages_txt_lists_what_the_bundled_models_need(bundle: Path) -> None:
