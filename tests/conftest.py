@@ -124,6 +124,28 @@ def bopb_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def deoldify_stand_ins(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Random-weight DeOldify generators at their official names, written once per session
+    (read-only for tests)."""
+    from tests.deoldify_fixtures import GENERATORS, write_stand_in
+
+    folder = tmp_path_factory.mktemp("deoldify-weights")
+    for card_id in GENERATORS:
+        write_stand_in(card_id, folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def served_deoldify(live_server: str, live_weights_dir: Path, deoldify_stand_ins: Path) -> str:
+    """The live server with DeOldify artistic's stand-in placed in its weights folder, as a
+    user places the real file; yields the server's URL."""
+    name = "ColorizeArtistic_gen.pth"
+    if not (live_weights_dir / name).exists():
+        os.link(deoldify_stand_ins / name, live_weights_dir / name)
+    return live_server
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of two uint8 images."""
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)

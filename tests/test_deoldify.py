@@ -1,11 +1,6 @@
-"""DeOldify end to end with stand-in weights in the release format.
-
-The real generators (ColorizeArtistic_gen.pth, ColorizeStable_gen.pth) cannot be
-downloaded here and have no published checksum. Stand-ins are DeOldify's own networks
-(the ``deoldify`` wheel's U-Nets on fastai 1.0.61) with random weights, saved as
-``Learner.save`` does (``{"model": state_dict}``): 255 MB and 874 MB like the real files.
-They are placed where a user places the real ones (the weights folder, official names).
-"""
+"""DeOldify end to end with stand-in weights in the release format
+(tests/deoldify_fixtures.py), placed where a user places the real ones: the weights
+folder, under the official file names."""
 
 from __future__ import annotations
 
@@ -27,39 +22,17 @@ from pipelines.errors import InvalidOptionError, ModelUnavailableError
 from pipelines.images import load_image
 from pipelines.registry import MODELS
 from tests.conftest import natural_image
+from tests.deoldify_fixtures import GENERATORS
 
-GENERATORS = {
-    "deoldify-artistic": deoldify.Generator("DynamicUnetDeep", "resnet34", 1.5),
-    "deoldify-stable": deoldify.Generator("DynamicUnetWide", "resnet101", 2),
-}
 LUMA_BOUND = (0.5 / 255, 2.0 / 255)
 """Mean and 99th percentile of |ΔY| (BT.601 luma, 0..1) allowed between a mid-tone gray
 input and its colorized output: Y is the input's own; only colours clipped to the RGB
 gamut change it (near black or white hardly any colour fits, hence mid-tones)."""
 
 
-def write_stand_in(card_id: str, folder: Path) -> Path:
-    """A random-weight generator of the card's layout at the card's official file name."""
-    torch.manual_seed(0)
-    network = deoldify.build_network(GENERATORS[card_id])
-    # Spectral norm's u/v start random and are refined only in training passes; a few
-    # passes make sigma (and so the untrained output) sane, as training would.
-    network.train()
-    with torch.no_grad():
-        for _ in range(3):
-            network(torch.rand(1, 3, 64, 64))
-    (file,) = MODELS.get(card_id).source.files
-    path = folder / file.filename
-    torch.save({"model": network.state_dict()}, path)
-    return path
-
-
 @pytest.fixture(scope="module")
-def stand_ins(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("deoldify-weights")
-    for card_id in GENERATORS:
-        write_stand_in(card_id, folder)
-    return folder
+def stand_ins(deoldify_stand_ins: Path) -> Path:
+    return deoldify_stand_ins
 
 
 @pytest.fixture()
@@ -177,16 +150,11 @@ def test_cli_colorizes_with_render_factor(weights_dir: Path, tmp_path: Path) -> 
     assert Image.open(out).size == (48, 32) and Image.open(out).mode == "RGB"
 
 
-def test_served_colorize_with_deoldify(
-    live_server: str, live_weights_dir: Path, stand_ins: Path, tmp_path: Path
-) -> None:
+def test_served_colorize_with_deoldify(served_deoldify: str, tmp_path: Path) -> None:
     """A user places the file in the server's weights folder; /colorize then uses it."""
-    placed = live_weights_dir / "ColorizeArtistic_gen.pth"
-    if not placed.exists():
-        os.link(stand_ins / "ColorizeArtistic_gen.pth", placed)
     photo = tmp_path / "old.png"
     natural_image(64, 48).convert("L").save(photo)
-    client = Client(live_server, verbose=False)
+    client = Client(served_deoldify, verbose=False)
     (before, after), full, note = client.predict(
         handle_file(str(photo)), "deoldify-artistic", 7, api_name="/colorize"
     )
