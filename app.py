@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from functools import partial
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -43,15 +44,15 @@ def build_demo() -> gr.Blocks:
             "downloaded at full resolution. The same functions are available from Python "
             "through `gradio_client` (see *Use via API* below) and the command line."
         )
-        with gr.Tab("Super-resolution", id="sr"):
+        with gr.Tab("Super-resolution", id="sr") as sr_tab:
             sr_menu = super_resolution.build()
         with gr.Tab("Old photos", id="old_photo"):
             old_photo.build()
-        with gr.Tab("Anime / 2D", id="anime"):
+        with gr.Tab("Anime / 2D", id="anime") as anime_tab:
             anime_menu = anime.build()
-        with gr.Tab("Inpainting", id="inpaint"):
+        with gr.Tab("Inpainting", id="inpaint") as inpaint_tab:
             inpaint_menu = inpaint.build()
-        with gr.Tab("Colorize", id="colorize"):
+        with gr.Tab("Colorize", id="colorize") as colorize_tab:
             colorize_menu = colorize.build()
         with gr.Tab("Jobs", id="jobs"):
             jobs.build()
@@ -59,9 +60,23 @@ def build_demo() -> gr.Blocks:
             compare.build(compare_tab)
         with gr.Tab("Evaluation", id="evaluation"):
             show_stored_leaderboard = evaluation.build()
+        menus = [
+            (sr_tab, sr_menu, "sr"),
+            (anime_tab, anime_menu, "anime"),
+            (inpaint_tab, inpaint_menu, "inpaint"),
+            (colorize_tab, colorize_menu, "colorize"),
+        ]
         with gr.Tab("Models", id="models"):
-            menus = [(sr_menu, "sr"), (anime_menu, "anime"), (inpaint_menu, "inpaint")]
-            models.build([*menus, (colorize_menu, "colorize")])
+            models.build([(menu, task) for _, menu, task in menus])
+        for tab, menu, task in menus:
+            # Model states change while the app runs (weights placed or downloaded).
+            tab.select(
+                partial(common.refreshed_menu, task),
+                menu,
+                menu,
+                api_visibility="private",
+                queue=False,
+            )
         show_stored_leaderboard(demo)
     # Heavy model work shares one slot: two models at once would only fight over 2 cores.
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)

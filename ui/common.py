@@ -44,6 +44,12 @@ def model_choices(task: Task) -> list[tuple[str, str]]:
     return [(_choice_label(card), card.id) for card in cards_for(task)]
 
 
+def refreshed_menu(task: Task, current: str) -> dict:
+    """A model menu's choices rebuilt (new custom models, weights placed or downloaded
+    since the page was built), keeping the user's pick."""
+    return gr.update(choices=model_choices(task), value=current)
+
+
 def find_card(model_id: str) -> ModelCard:
     """The card for a dropdown or API value, or a readable ``gr.Error``."""
     try:

@@ -12,7 +12,7 @@ import pandas as pd
 from pipelines.errors import RestorationError
 from pipelines.registry import MODELS, SESSION_MODELS, TASK_TITLES, Download, Task
 from pipelines.weights import card_state, resolve
-from ui.common import MODEL_CONCURRENCY_ID, model_choices
+from ui.common import MODEL_CONCURRENCY_ID, refreshed_menu
 
 COLUMNS = ["id", "title", "tasks", "backend", "state", "size (MB)", "license", "detail"]
 
@@ -131,10 +131,4 @@ def build(model_menus: Sequence[tuple[gr.Dropdown, Task]] = ()) -> None:
     )
     event = event.then(_table, None, table, api_visibility="private")
     for menu, task in model_menus:
-        event.then(
-            partial(_refreshed_menu, task), menu, menu, api_visibility="private", queue=False
-        )
-
-
-def _refreshed_menu(task: Task, current: str) -> dict:
-    return gr.update(choices=model_choices(task), value=current)
+        event.then(partial(refreshed_menu, task), menu, menu, api_visibility="private", queue=False)

@@ -69,6 +69,9 @@ def test_image_tab_runs_a_model(
     panel = app.open_tab(row.tab)
     app.upload_image(panel, row.upload, EXAMPLES / row.example)
     app.choose(panel, "Model", row.model)
+    # Opening the tab refreshed the menu: weights placed after start-up count as present.
+    menu = panel.get_by_role("combobox", name=re.compile("^Model"))
+    expect(menu).to_have_value(re.compile(rf"\({re.escape(row.model)}\)$"))  # no "— unavailable"
     app.click(panel, row.button)
     download = app.block(panel, "Full-resolution PNG")
     app.wait_for(app.download_link(download))
