@@ -58,8 +58,8 @@ def build_demo() -> gr.Blocks:
             jobs.build()
         with gr.Tab("Compare", id="compare") as compare_tab:
             compare.build(compare_tab)
-        with gr.Tab("Evaluation", id="evaluation"):
-            show_stored_leaderboard = evaluation.build()
+        with gr.Tab("Evaluation", id="evaluation") as evaluation_tab:
+            show_stored_leaderboard = evaluation.build(evaluation_tab)
         menus = [
             (sr_tab, sr_menu, "sr"),
             (anime_tab, anime_menu, "anime"),

@@ -33,6 +33,15 @@ def _model_choices(task: str) -> list[tuple[str, str]]:
     ]
 
 
+def refreshed_models(task: str, current: list[str] | None) -> dict:
+    """The models menu for ``task`` as the machine is now (weights may have been placed,
+    downloaded or added since start-up), keeping the picks that still apply."""
+    choices = _model_choices(task)
+    offered = {model_id for _, model_id in choices}
+    kept = [m for m in current or [] if m in offered]
+    return gr.update(choices=choices, value=kept or [m for m in PREFERRED if m in offered])
+
+
 def _degradations() -> list[str]:
     return [row.name for row in DEGRADATIONS if row.task == "sr"]
 
@@ -177,9 +186,10 @@ def drill_down(image: str | None, folder: str | None) -> list[tuple[str, str]]:
     return items + [(str(p), p.stem) for p in outputs]
 
 
-def build() -> Callable[[gr.Blocks], None]:
-    """Lay out the tab; returns a function that wires showing the stored table on page load."""
-    """Lay out the tab and wire its events."""
+def build(tab: gr.Tab | None = None) -> Callable[[gr.Blocks], None]:
+    """Lay out the tab; returns a function that wires showing the stored table on page load.
+
+    Selecting ``tab`` (or changing the task) rebuilds the models menu."""
     metric_names = METRICS.names()
     choices = _model_choices("sr")
     offered = {model_id for _, model_id in choices}
@@ -236,6 +246,10 @@ def build() -> Callable[[gr.Blocks], None]:
         api_name="leaderboard",
     )
     image.change(drill_down, [image, folder], gallery, api_visibility="private", queue=False)
+    private = {"api_visibility": "private", "queue": False}
+    task.change(refreshed_models, [task, models], models, **private)
+    if tab is not None:
+        tab.select(refreshed_models, [task, models], models, **private)
 
     def on_load(demo: gr.Blocks) -> None:
         demo.load(
