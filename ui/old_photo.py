@@ -199,7 +199,9 @@ def build() -> None:
         with gr.Column():
             slider = gr.ImageSlider(label="Before / after", type="filepath", format="png")
             download = gr.File(label="Full-resolution PNG")
-            mask = gr.Image(label="Scratch mask used (white = repaired)", type="filepath")
+            mask = gr.Image(
+                label="Scratch mask used (white = repaired)", type="filepath", interactive=False
+            )
             note = gr.Markdown()
     with gr.Accordion("Correct the scratch mask and re-run the repair", open=False):
         gr.Markdown(
