@@ -171,16 +171,8 @@ def run_leaderboard(
     `output_dir`, when given, receives ``<image>/gt.png``, ``<image>/lq.png`` and
     ``<image>/<model>.png`` (8-bit RGB, exactly what was scored).
     """
-    from evaluation.datasets import load_dataset
-    from evaluation.degradations import create_degradation
-
     report = progress or (lambda fraction, message: None)
-    _check_task(task)
-    row = create_degradation(degradation, seed=seed)
-    scale = int(getattr(row, "scale", 1))
-    if row.task != "sr":
-        raise LeaderboardError(f"{degradation} makes {row.task} inputs, not {task} inputs.")
-    data = load_dataset(dataset, root)
+    row, scale, data = _inputs(task, dataset, degradation, seed, root)
     scorers = _metrics(metrics or DEFAULT_METRICS[task], scale)
     names = with_baselines(models, scale)
     runners, outcomes = _prepare(task, names, scale)
@@ -205,6 +197,20 @@ def run_leaderboard(
     run.models = [outcomes[name] for name in names]
     report(1.0, "done")
     return run
+
+
+def _inputs(
+    task: str, dataset: str, degradation: str, seed: int, root: str | os.PathLike | None
+) -> tuple[Any, int, Any]:
+    """The checked degradation row, its scale and the dataset of a run."""
+    from evaluation.datasets import load_dataset
+    from evaluation.degradations import create_degradation
+
+    _check_task(task)
+    row = create_degradation(degradation, seed=seed)
+    if row.task != "sr":
+        raise LeaderboardError(f"{degradation} makes {row.task} inputs, not {task} inputs.")
+    return row, int(getattr(row, "scale", 1)), load_dataset(dataset, root)
 
 
 def with_baselines(models: Iterable[str], scale: int) -> list[str]:
@@ -408,15 +414,7 @@ def plan_run(
     """What `run_leaderboard` would run, checked the same way but not run: the empty run,
     the models to score (baselines included) and the image names. Models lacking the
     degradation's scale are recorded unavailable at once, as a local run records them."""
-    from evaluation.datasets import load_dataset
-    from evaluation.degradations import create_degradation
-
-    _check_task(task)
-    row = create_degradation(degradation, seed=seed)
-    scale = int(getattr(row, "scale", 1))
-    if row.task != "sr":
-        raise LeaderboardError(f"{degradation} makes {row.task} inputs, not {task} inputs.")
-    data = load_dataset(dataset, root)
+    row, scale, data = _inputs(task, dataset, degradation, seed, root)
     run = _new_run(task, data, row, scale, _metrics(metrics or DEFAULT_METRICS[task], scale), None)
     if not data.names:
         raise LeaderboardError(f"{dataset} holds no images.")
