@@ -69,6 +69,7 @@ class Generator:
 _RESNETS = {(False, 2): "resnet18", (False, 6): "resnet34", (True, 6): "resnet50"}
 _RESNETS |= {(True, 23): "resnet101", (True, 36): "resnet152"}
 _BODY = "layers.0."
+_import_lock = threading.Lock()
 
 
 def _network_code() -> types.ModuleType:
@@ -88,9 +89,6 @@ def _network_code() -> types.ModuleType:
             package.__path__ = list(spec.submodule_search_locations)
             sys.modules["deoldify"] = package
         return importlib.import_module("deoldify.unet")
-
-
-_import_lock = threading.Lock()
 
 
 def detect(state_dict: loader.StateDict) -> bool:
@@ -196,6 +194,8 @@ class DeOldifyColorizer:
         normalised = (np.repeat(gray[:, :, None], 3, axis=2) - IMAGENET_MEAN) / IMAGENET_STD
         tensor = torch.from_numpy(normalised.transpose(2, 0, 1).copy())[None]
         tensor = tensor.to(device=self.net.device, dtype=self.net.dtype)
+        # The module itself, not the descriptor: spandrel's call clamps to [0, 1], and
+        # the generator's output is ImageNet-normalised (about -3..3).
         with self.net.lock or contextlib.nullcontext(), torch.inference_mode():
             out = self.net.descriptor.model(tensor)
         colour = out[0].float().cpu().numpy().transpose(1, 2, 0) * IMAGENET_STD + IMAGENET_MEAN
